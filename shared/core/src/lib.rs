@@ -18,6 +18,7 @@ pub mod period;
 pub mod plan;
 pub mod pricing;
 pub mod subscription;
+mod text;
 pub mod usage;
 pub mod user;
 

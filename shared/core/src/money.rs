@@ -18,12 +18,12 @@ pub type Cents = i64;
 
 /// Fractional digits a unit price may carry, per BILLING.md.
 pub const UNIT_PRICE_SCALE_DIGITS: u32 = 12;
-const PICOCENTS_PER_CENT: i128 = 1_000_000_000_000;
+const PICOCENTS_PER_CENT: u64 = 1_000_000_000_000;
 
 /// The largest unit price accepted: 1,000,000¢ ($10,000) per unit. With quantities up to
 /// 10^12 per event this keeps a single event's line within i64 cents; larger totals are
 /// reported as [`BillingError::AmountOverflow`], never wrapped.
-pub const MAX_UNIT_PRICE_CENTS: i128 = 1_000_000;
+pub const MAX_UNIT_PRICE_CENTS: u64 = 1_000_000;
 
 /// The largest fixed or flat amount a plan may carry: 10^12¢ ($10 billion).
 pub const MAX_AMOUNT_CENTS: Cents = 1_000_000_000_000;
@@ -31,7 +31,8 @@ pub const MAX_AMOUNT_CENTS: Cents = 1_000_000_000_000;
 /// A non-negative price per unit, in cents, with up to 12 fractional digits (`"0.05"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct UnitPrice {
-    picocents: i128,
+    /// ≤ 10^18, so a `u64`: formatting and comparing it needs no 128-bit division.
+    picocents: u64,
 }
 
 impl UnitPrice {
@@ -72,17 +73,19 @@ impl UnitPrice {
         if whole.len() > 7 {
             return Err(out_of_range());
         }
-        let whole_value: i128 = if whole.is_empty() {
+        let whole_value: u64 = if whole.is_empty() {
             0
         } else {
             whole.parse().map_err(|_| out_of_range())?
         };
-        let mut fraction_value: i128 = 0;
+        let mut fraction_value: u64 = 0;
         for digit in fraction.bytes() {
-            fraction_value = fraction_value * 10 + i128::from(digit - b'0');
+            fraction_value = fraction_value * 10 + u64::from(digit - b'0');
         }
-        let missing = UNIT_PRICE_SCALE_DIGITS - fraction.len() as u32;
-        let picocents = whole_value * PICOCENTS_PER_CENT + fraction_value * 10_i128.pow(missing);
+        // fraction.len() ≤ 12 was checked above, so the shift is 0..=12.
+        let missing = UNIT_PRICE_SCALE_DIGITS
+            .saturating_sub(u32::try_from(fraction.len()).unwrap_or(UNIT_PRICE_SCALE_DIGITS));
+        let picocents = whole_value * PICOCENTS_PER_CENT + fraction_value * 10_u64.pow(missing);
         if picocents > MAX_UNIT_PRICE_CENTS * PICOCENTS_PER_CENT {
             return Err(out_of_range());
         }
@@ -92,7 +95,7 @@ impl UnitPrice {
     /// Whole cents as a unit price (`from_cents(3)` is `"3"`).
     pub fn from_cents(cents: u32) -> Self {
         Self {
-            picocents: i128::from(cents) * PICOCENTS_PER_CENT,
+            picocents: u64::from(cents) * PICOCENTS_PER_CENT,
         }
     }
 
@@ -103,12 +106,10 @@ impl UnitPrice {
     /// `quantity × price + flat`, rounded once to whole cents, half away from zero.
     pub fn line_amount(self, quantity: u64, flat_cents: Cents) -> Result<Cents> {
         // quantity < 2^64 and picocents ≤ 10^18, so the product stays below 2^124: no overflow.
+        let scale = i128::from(PICOCENTS_PER_CENT);
         let exact =
-            i128::from(quantity) * self.picocents + i128::from(flat_cents) * PICOCENTS_PER_CENT;
-        cents_from_i128(
-            round_half_away_from_zero(exact, PICOCENTS_PER_CENT),
-            "usage line amount",
-        )
+            i128::from(quantity) * i128::from(self.picocents) + i128::from(flat_cents) * scale;
+        cents_from_i128(round_half_away_from_zero(exact, scale), "usage line amount")
     }
 }
 
@@ -120,16 +121,29 @@ fn out_of_range() -> FieldError {
     )
 }
 
-impl fmt::Display for UnitPrice {
-    /// Canonical form: no trailing fractional zeros (`"0.05"`, `"2"`).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let whole = self.picocents / PICOCENTS_PER_CENT;
-        let fraction = self.picocents % PICOCENTS_PER_CENT;
+impl UnitPrice {
+    /// Appends the canonical form (no trailing fractional zeros: `0.05`, `2`).
+    pub(crate) fn push_to(self, out: &mut String) {
+        crate::text::push_uint(out, self.picocents / PICOCENTS_PER_CENT);
+        let mut fraction = self.picocents % PICOCENTS_PER_CENT;
         if fraction == 0 {
-            return write!(f, "{whole}");
+            return;
         }
-        let digits = format!("{fraction:012}");
-        write!(f, "{whole}.{}", digits.trim_end_matches('0'))
+        let mut width = UNIT_PRICE_SCALE_DIGITS as usize;
+        while fraction.is_multiple_of(10) {
+            fraction /= 10;
+            width -= 1;
+        }
+        out.push('.');
+        crate::text::push_padded(out, fraction, width);
+    }
+}
+
+impl fmt::Display for UnitPrice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = String::with_capacity(24);
+        self.push_to(&mut text);
+        f.write_str(&text)
     }
 }
 
@@ -157,6 +171,16 @@ impl<'de> Deserialize<'de> for UnitPrice {
 /// `denominator` must be positive.
 pub fn round_half_away_from_zero(numerator: i128, denominator: i128) -> i128 {
     debug_assert!(denominator > 0);
+    // 128-bit division is a library call; nearly every real line fits 64 bits.
+    if let (Ok(n), Ok(d)) = (i64::try_from(numerator), i64::try_from(denominator)) {
+        let (quotient, remainder) = (n / d, n % d);
+        let rounded = if i128::from(remainder.unsigned_abs()) * 2 >= i128::from(d) {
+            quotient + n.signum()
+        } else {
+            quotient
+        };
+        return i128::from(rounded);
+    }
     let quotient = numerator / denominator;
     let remainder = numerator % denominator;
     if 2 * remainder.abs() >= denominator {

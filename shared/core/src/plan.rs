@@ -439,7 +439,8 @@ mod tests {
 
     #[test]
     fn each_top_level_field_is_named_when_wrong() {
-        let cases: Vec<(fn(&mut PlanDraft), &str)> = vec![
+        type Mutation = fn(&mut PlanDraft);
+        let cases: Vec<(Mutation, &str)> = vec![
             (|d| d.code = "has space".into(), "code"),
             (|d| d.code = String::new(), "code"),
             (|d| d.name = "  ".into(), "name"),

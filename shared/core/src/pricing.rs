@@ -1,12 +1,11 @@
 //! Tier pricing: a quantity of one metric in one period becomes invoice lines.
 
-use std::fmt::Write as _;
-
 use crate::error::{BillingError, Result};
 use crate::invoice::{InvoiceLine, LineKind};
 use crate::money::Cents;
 use crate::period::Period;
 use crate::plan::{Tier, TierMode, UsageCharge};
+use crate::text::{push_date, push_grouped, push_uint};
 
 /// Largest quantity of a single usage event (BILLING.md "Usage").
 pub const MAX_EVENT_QUANTITY: u64 = 1_000_000_000_000;
@@ -20,17 +19,29 @@ pub fn usage_lines(
     quantity: u64,
     period: Period,
 ) -> Result<Vec<InvoiceLine>> {
+    let mut lines = Vec::with_capacity(charge.tiers.len());
+    push_usage_lines(&mut lines, charge, quantity, period)?;
+    Ok(lines)
+}
+
+/// [`usage_lines`] appended to `lines`, so an invoice's lines are built in one vector.
+pub(crate) fn push_usage_lines(
+    lines: &mut Vec<InvoiceLine>,
+    charge: &UsageCharge,
+    quantity: u64,
+    period: Period,
+) -> Result<()> {
     match charge.mode {
-        TierMode::Graduated => graduated_slice(charge, 0, quantity, period, LineKind::Usage),
+        TierMode::Graduated => graduated_slice(lines, charge, 0, quantity, period, LineKind::Usage),
         TierMode::Volume => {
             if quantity == 0 {
-                return Ok(Vec::new());
+                return Ok(());
             }
             let (index, tier) = volume_tier(&charge.tiers, quantity);
             let amount_cents = tier
                 .unit_amount_decimal
                 .line_amount(quantity, tier.flat_amount_cents)?;
-            Ok(vec![line(
+            lines.push(line(
                 LineKind::Usage,
                 charge,
                 index,
@@ -38,7 +49,8 @@ pub fn usage_lines(
                 quantity,
                 amount_cents,
                 period,
-            )])
+            ));
+            Ok(())
         }
     }
 }
@@ -64,7 +76,18 @@ pub fn late_usage_lines(
             what: "late usage quantity",
         })?;
     match charge.mode {
-        TierMode::Graduated => graduated_slice(charge, billed, total, period, LineKind::UsageLate),
+        TierMode::Graduated => {
+            let mut lines = Vec::with_capacity(charge.tiers.len());
+            graduated_slice(
+                &mut lines,
+                charge,
+                billed,
+                total,
+                period,
+                LineKind::UsageLate,
+            )?;
+            Ok(lines)
+        }
         TierMode::Volume => {
             let (index, tier) = volume_tier(&charge.tiers, total);
             let with_late = tier
@@ -109,15 +132,15 @@ fn volume_tier(tiers: &[Tier], total: u64) -> (usize, &Tier) {
     (index, &tiers[index])
 }
 
-/// Graduated lines for the units in `(from, to]`.
+/// Appends the graduated lines for the units in `(from, to]`.
 fn graduated_slice(
+    lines: &mut Vec<InvoiceLine>,
     charge: &UsageCharge,
     from: u64,
     to: u64,
     period: Period,
     kind: LineKind,
-) -> Result<Vec<InvoiceLine>> {
-    let mut lines = Vec::new();
+) -> Result<()> {
     let mut tier_floor: u64 = 0; // units below this tier: the previous tier's up_to
     for (index, tier) in charge.tiers.iter().enumerate() {
         let tier_ceiling = tier.up_to.unwrap_or(u64::MAX);
@@ -139,7 +162,7 @@ fn graduated_slice(
         }
         tier_floor = tier_ceiling;
     }
-    Ok(lines)
+    Ok(())
 }
 
 fn line(
@@ -153,23 +176,25 @@ fn line(
 ) -> InvoiceLine {
     let tier_number = u32::try_from(index + 1).unwrap_or(u32::MAX);
     let mut description = String::with_capacity(64);
-    let _ = write!(description, "{}", charge.metric);
+    description.push_str(&charge.metric);
     if kind == LineKind::UsageLate {
-        let _ = write!(
-            description,
-            " (late, usage of {} to {})",
-            period.start.format("%Y-%m-%d"),
-            period.end.format("%Y-%m-%d")
-        );
+        description.push_str(" (late, usage of ");
+        push_date(&mut description, period.start);
+        description.push_str(" to ");
+        push_date(&mut description, period.end);
+        description.push(')');
     }
-    let _ = write!(
-        description,
-        " — tier {tier_number}: {} × {}¢",
-        group_thousands(quantity),
-        tier.unit_amount_decimal
-    );
+    description.push_str(" — tier ");
+    push_uint(&mut description, u64::from(tier_number));
+    description.push_str(": ");
+    push_grouped(&mut description, quantity);
+    description.push_str(" × ");
+    tier.unit_amount_decimal.push_to(&mut description);
+    description.push('¢');
     if tier.flat_amount_cents != 0 && (charge.mode == TierMode::Volume || amount_cents != 0) {
-        let _ = write!(description, " + {}¢ flat", tier.flat_amount_cents);
+        description.push_str(" + ");
+        push_uint(&mut description, tier.flat_amount_cents.unsigned_abs());
+        description.push_str("¢ flat");
     }
     InvoiceLine {
         kind,
@@ -182,19 +207,6 @@ fn line(
         unit_amount_decimal: Some(tier.unit_amount_decimal),
         tier: Some(tier_number),
     }
-}
-
-/// `1250000` → `"1,250,000"`, for descriptions people read.
-pub fn group_thousands(value: u64) -> String {
-    let digits = value.to_string();
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    grouped
 }
 
 #[cfg(test)]
@@ -343,10 +355,13 @@ mod tests {
     }
 
     #[test]
-    fn thousands_are_grouped() {
-        assert_eq!(group_thousands(0), "0");
-        assert_eq!(group_thousands(999), "999");
-        assert_eq!(group_thousands(1_000), "1,000");
-        assert_eq!(group_thousands(1_250_000), "1,250,000");
+    fn descriptions_say_metric_tier_quantity_and_price() {
+        let lines = usage_lines(&spec_graduated(), 1_250_000, period()).unwrap();
+        assert_eq!(lines[1].description, "api_calls — tier 2: 900,000 × 0.05¢");
+        let late = late_usage_lines(&spec_graduated(), 1_000_000, 1, period()).unwrap();
+        assert_eq!(
+            late[0].description,
+            "api_calls (late, usage of 2027-01-01 to 2027-02-01) — tier 3: 1 × 0.02¢"
+        );
     }
 }

@@ -12,7 +12,8 @@ use crate::invoice::{BillingReason, InvoiceDraft, InvoiceKind, InvoiceLine, Line
 use crate::money::{Cents, cents_from_i128, round_half_away_from_zero};
 use crate::period::{Period, Timestamp, add_days, add_months};
 use crate::plan::Plan;
-use crate::pricing::usage_lines;
+use crate::pricing::push_usage_lines;
+use crate::text::{push_date, push_date_time};
 
 /// How many periods one call of [`Subscription::renew_due`] closes at most; a caller that
 /// gets this many calls again (a subscription asleep for 83 years of months is still finite).
@@ -163,18 +164,15 @@ pub fn proration_credit_cents(fee_cents: Cents, period: Period, at: Timestamp) -
 }
 
 fn base_fee_line(plan: &Plan, period: Period) -> InvoiceLine {
-    InvoiceLine::plain(
-        LineKind::BaseFee,
-        format!(
-            "{} — {} fee, {} to {}",
-            plan.name,
-            plan.interval.adjective(),
-            period.start.format("%Y-%m-%d"),
-            period.end.format("%Y-%m-%d")
-        ),
-        plan.amount_cents,
-        period,
-    )
+    let mut description = String::with_capacity(plan.name.len() + 40);
+    description.push_str(&plan.name);
+    description.push_str(" — ");
+    description.push_str(plan.interval.adjective());
+    description.push_str(" fee, ");
+    push_date(&mut description, period.start);
+    description.push_str(" to ");
+    push_date(&mut description, period.end);
+    InvoiceLine::plain(LineKind::BaseFee, description, plan.amount_cents, period)
 }
 
 fn proration_line(plan: &Plan, period: Period, at: Timestamp) -> Result<Option<InvoiceLine>> {
@@ -183,27 +181,30 @@ fn proration_line(plan: &Plan, period: Period, at: Timestamp) -> Result<Option<I
     Ok((credit != 0).then(|| {
         InvoiceLine::plain(
             LineKind::ProrationCredit,
-            format!(
-                "Unused time on {} from {} to {}",
-                plan.name,
-                at.format("%Y-%m-%d %H:%M:%S"),
-                period.end.format("%Y-%m-%d %H:%M:%S")
-            ),
+            {
+                let mut description = format!("Unused time on {} from ", plan.name);
+                push_date_time(&mut description, at);
+                description.push_str(" to ");
+                push_date_time(&mut description, period.end);
+                description
+            },
             -credit,
             Period::new(at, period.end),
         )
     }))
 }
 
-/// Usage lines of every charge of `plan` over `period`, in the plan's charge order.
+/// Usage lines of every charge of `plan` over `period`, in the plan's charge order, with room
+/// for the fee and credit lines that follow them on the same invoice.
 fn plan_usage_lines(
     plan: &Plan,
     usage: &(impl UsageTotals + ?Sized),
     period: Period,
 ) -> Result<Vec<InvoiceLine>> {
-    let mut lines = Vec::new();
+    let tiers: usize = plan.usage_charges.iter().map(|c| c.tiers.len()).sum();
+    let mut lines = Vec::with_capacity(tiers + 2);
     for charge in &plan.usage_charges {
-        lines.extend(usage_lines(charge, usage.quantity(&charge.metric), period)?);
+        push_usage_lines(&mut lines, charge, usage.quantity(&charge.metric), period)?;
     }
     Ok(lines)
 }

@@ -112,6 +112,14 @@ fn plan_change_now_basic_to_pro_on_jan_11_credits_677_and_bills_2900() {
         [("proration_credit", -677), ("base_fee", 2900)]
     );
     assert_eq!(
+        invoice.lines[0].description,
+        "Unused time on Basic from 2027-01-11 00:00:00 to 2027-02-01 00:00:00"
+    );
+    assert_eq!(
+        invoice.lines[1].description,
+        "Pro — monthly fee, 2027-01-11 to 2027-02-11"
+    );
+    assert_eq!(
         finalize(invoice, 0, change_at).invoice.amount_due_cents,
         2223
     );
