@@ -1,0 +1,25 @@
+# The two commands of README's Quick start live here. Builds go outside the checkout so a fresh
+# clone (CI clones afresh every run) reuses compiled dependencies.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/billing/target
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: test lint unit bench toolchain
+
+## Every test: formatting, lints, unit, property and integration tests.
+test: toolchain lint unit
+
+toolchain:
+	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs), then run make test again" >&2; exit 1; }
+	@cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	cargo test --workspace --locked
+
+## The benchmarks of BENCHMARKS.md (not part of `make test`: figures are not assertions).
+bench:
+	cargo bench -p billing-core --bench hot_paths
