@@ -18,7 +18,7 @@ lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 unit:
-	cargo test --workspace --locked
+	infra/cargo-test.sh --workspace --locked
 
 ## The benchmarks of BENCHMARKS.md (not part of `make test`: figures are not assertions).
 bench:

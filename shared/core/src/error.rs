@@ -46,6 +46,8 @@ impl std::fmt::Display for FieldError {
     }
 }
 
+impl std::error::Error for FieldError {}
+
 /// Everything the billing rules can refuse.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum BillingError {

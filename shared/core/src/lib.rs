@@ -8,6 +8,31 @@
 //!   cancel, past due / recover), each returning a [`subscription::Transition`];
 //! - [`invoice::InvoiceDraft::finalize`] computes totals against the credit balance;
 //! - [`payment`] holds the dunning schedule, attempt outcomes and the simulated gateway.
+//!
+//! BILLING.md's worked example of a plan change, end to end:
+//!
+//! ```
+//! use billing_core::plan::PlanDraft;
+//! use billing_core::subscription::{NoUsage, Subscription};
+//!
+//! let plan = |code: &str, amount_cents| PlanDraft {
+//!     code: code.into(),
+//!     name: code.into(),
+//!     amount_cents,
+//!     interval: "month".into(),
+//!     ..PlanDraft::default()
+//! };
+//! let jan_1 = "2027-01-01T00:00:00Z".parse()?;
+//! let jan_11 = "2027-01-11T00:00:00Z".parse()?;
+//! let basic = plan("basic", 1000).validate(jan_1)?;
+//! let pro = plan("pro", 2900).validate(jan_1)?;
+//!
+//! let created = Subscription::create("sub_1".into(), "usr_1".into(), &basic, None, jan_1)?;
+//! let changed = created.subscription.change_plan_now(&basic, &pro, &NoUsage, jan_11)?;
+//! let amounts: Vec<i64> = changed.invoice.iter().flat_map(|i| &i.lines).map(|l| l.amount_cents).collect();
+//! assert_eq!(amounts, [-677, 2900]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod audit;
 pub mod error;
