@@ -332,6 +332,10 @@ impl Placeholders {
         let partition_name = self.name(partition_attribute);
         let partition_value = self.value(AttributeValue::S(query.partition.clone()));
         let partition = format!("{partition_name} = {partition_value}");
+        if query.sort == SortKeyCondition::All {
+            // DynamoDB refuses placeholders an expression does not use.
+            return partition;
+        }
         let sort = self.name(sort_attribute);
         let mut compare = |operator: &str, value: &str| {
             let value = self.value(AttributeValue::S(value.to_string()));
