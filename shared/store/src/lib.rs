@@ -21,7 +21,7 @@ mod ttl;
 mod validate;
 
 pub use dynamodb::{DynamoDbTable, client_from_env};
-pub use embedded::EmbeddedTable;
+pub use embedded::{EmbeddedStats, EmbeddedTable};
 pub use error::{CancellationReason, StoreError};
 pub use model::{
     Condition, Direction, Index, Key, Page, Query, SortKeyCondition, TransactItem, Update,

@@ -888,6 +888,98 @@ mod cases {
         ));
         assert_eq!(table.get(&Key::new("blob#2", "body")).await.unwrap(), None);
     }
+
+    pub async fn concurrent_transactions_on_one_item_commit_once(table: Arc<dyn Table>) {
+        const CONTENDERS: usize = 16;
+        let tasks: Vec<_> = (0..CONTENDERS)
+            .map(|contender| {
+                let table = Arc::clone(&table);
+                tokio::spawn(async move {
+                    // Each claims the same invoice number and records its own audit entry.
+                    let transaction = vec![
+                        TransactItem::Put {
+                            item: item("numbering", "invoice#1001", &[("by", n(contender as i64))]),
+                            condition: Condition::NotExists,
+                        },
+                        TransactItem::Put {
+                            item: item("numbering", &format!("audit#{contender:02}"), &[]),
+                            condition: Condition::NotExists,
+                        },
+                    ];
+                    // DynamoDB may cancel overlapping transactions with TransactionConflict;
+                    // retrying those must still end with one winner.
+                    for _ in 0..100 {
+                        match table.transact_write(transaction.clone()).await {
+                            Err(StoreError::TransactionCanceled { reasons })
+                                if reasons.contains(&CancellationReason::TransactionConflict) =>
+                            {
+                                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                            }
+                            Err(StoreError::TransactionConflict) => {}
+                            outcome => return (contender, outcome),
+                        }
+                    }
+                    panic!("contender {contender} kept conflicting");
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                (contender, Ok(())) => winners.push(contender),
+                (_, Err(StoreError::TransactionCanceled { reasons })) => {
+                    assert_eq!(
+                        reasons,
+                        vec![
+                            CancellationReason::ConditionFailed,
+                            CancellationReason::None
+                        ]
+                    );
+                }
+                (_, Err(other)) => panic!("unexpected outcome {other}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "winners: {winners:?}");
+        let audits = sort_keys(
+            &*table,
+            Query::partition(Index::Primary, "numbering", 100)
+                .sort(SortKeyCondition::BeginsWith("audit#".into())),
+        )
+        .await;
+        assert_eq!(
+            audits,
+            vec![format!("audit#{:02}", winners[0])],
+            "losers wrote nothing"
+        );
+    }
+
+    pub async fn query_limits_and_partitions_are_checked(table: Arc<dyn Table>) {
+        for limit in [0, billing_store::limits::PAGE_SIZE_MAX + 1] {
+            let outcome = table
+                .query(Query::partition(Index::Primary, "p", limit))
+                .await;
+            assert!(
+                matches!(outcome, Err(StoreError::InvalidRequest(_))),
+                "limit {limit}"
+            );
+        }
+        let empty_partition = table.query(Query::partition(Index::Gsi1, "", 10)).await;
+        assert!(matches!(
+            empty_partition,
+            Err(StoreError::InvalidRequest(_))
+        ));
+        let inverted = table
+            .query(
+                Query::partition(Index::Primary, "p", 10)
+                    .sort(SortKeyCondition::Between("b".into(), "a".into())),
+            )
+            .await;
+        assert!(matches!(inverted, Err(StoreError::InvalidRequest(_))));
+        let garbage = table
+            .query(Query::partition(Index::Primary, "p", 10).after(Some("not a cursor".into())))
+            .await;
+        assert!(matches!(garbage, Err(StoreError::InvalidCursor)));
+    }
 }
 
 macro_rules! conformance_suite {
@@ -926,4 +1018,6 @@ conformance!(
     gsi_queries_follow_index_keys,
     expired_items_are_absent,
     a_350_kb_item_round_trips_and_a_larger_one_is_refused,
+    concurrent_transactions_on_one_item_commit_once,
+    query_limits_and_partitions_are_checked,
 );

@@ -27,6 +27,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde_dynamo::{AttributeValue, Item};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
@@ -59,9 +60,25 @@ fn storage_error(
 /// A durable table on disk. Open it once per data directory and share it as `Arc<dyn Table>`.
 pub struct EmbeddedTable {
     database: Arc<Database>,
+    stats: Arc<Counters>,
     writes: Option<mpsc::Sender<WriteRequest>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
+}
+
+/// Counts of the writer's work, for metrics and for checking that commits are shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EmbeddedStats {
+    /// Writes (single operations or transactions) the writer has answered.
+    pub writes: u64,
+    /// Commits (each one fsync) it has made.
+    pub commits: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    writes: AtomicU64,
+    commits: AtomicU64,
 }
 
 enum WriteOp {
@@ -94,12 +111,15 @@ impl EmbeddedTable {
         let database = Arc::new(database);
         let (writes, queue) = mpsc::channel(WRITE_QUEUE_MAX);
         let writer_database = Arc::clone(&database);
+        let stats = Arc::new(Counters::default());
+        let writer_stats = Arc::clone(&stats);
         let writer = std::thread::Builder::new()
             .name("billing-store-writer".to_string())
-            .spawn(move || run_writer(&writer_database, queue))
+            .spawn(move || run_writer(&writer_database, &writer_stats, queue))
             .map_err(|error| storage_error("cannot start the writer thread", error))?;
         Ok(Self {
             database,
+            stats,
             writes: Some(writes),
             writer: Mutex::new(Some(writer)),
             path,
@@ -109,6 +129,14 @@ impl EmbeddedTable {
     /// The database file, for logs.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How many writes and commits the writer has made so far.
+    pub fn stats(&self) -> EmbeddedStats {
+        EmbeddedStats {
+            writes: self.stats.writes.load(Ordering::Relaxed),
+            commits: self.stats.commits.load(Ordering::Relaxed),
+        }
     }
 
     async fn write(&self, op: WriteOp) -> Result<WriteReply, StoreError> {
@@ -380,7 +408,7 @@ fn gsi_table(index: Index) -> Option<TableDefinition<'static, IndexKey, ()>> {
 /// it fails (none was acknowledged, none is on disk).
 struct BatchFailed(StoreError);
 
-fn run_writer(database: &Database, mut queue: mpsc::Receiver<WriteRequest>) {
+fn run_writer(database: &Database, stats: &Counters, mut queue: mpsc::Receiver<WriteRequest>) {
     let mut batch = Vec::with_capacity(EMBEDDED_WRITE_BATCH_MAX);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -390,8 +418,11 @@ fn run_writer(database: &Database, mut queue: mpsc::Receiver<WriteRequest>) {
                 Err(_) => break,
             }
         }
+        let batch_len = u64::try_from(batch.len()).unwrap_or(u64::MAX);
         match commit_batch(database, &batch) {
             Ok(outcomes) => {
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                stats.writes.fetch_add(batch_len, Ordering::Relaxed);
                 for (request, outcome) in batch.drain(..).zip(outcomes) {
                     // A caller that stopped waiting (dropped future) no longer needs the answer.
                     let _ = request.reply.send(outcome);
@@ -456,6 +487,8 @@ struct WriteTables<'txn> {
     indexes: [redb::Table<'txn, IndexKey, ()>; 3],
 }
 
+type Plan = Result<(Vec<Change>, WriteReply), StoreError>;
+
 /// The new state of one key: `Some(item)` to store, `None` to delete.
 struct Change {
     key: Key,
@@ -483,12 +516,9 @@ impl WriteTables<'_> {
         read_item(&self.items, key)
     }
 
-    #[allow(clippy::type_complexity)]
-    fn plan(
-        &self,
-        op: &WriteOp,
-        now: i64,
-    ) -> Result<Result<(Vec<Change>, WriteReply), StoreError>, StoreError> {
+    /// What `op` would change. The outer `Result` is a storage failure, the inner one the
+    /// write's own refusal (failed condition, invalid update).
+    fn plan(&self, op: &WriteOp, now: i64) -> Result<Plan, StoreError> {
         let live =
             |item: &Option<Item>| item.as_ref().filter(|item| !is_expired(item, now)).cloned();
         match op {
