@@ -5,7 +5,8 @@ export CARGO_TERM_COLOR ?= never
 
 .PHONY: test lint unit bench toolchain
 
-## Every test: formatting, lints, unit, property and integration tests.
+## Every test: formatting, lints, unit, property and integration tests; the store's conformance
+## suite runs against the embedded backend and against DynamoDB Local (started and stopped here).
 test: toolchain lint unit
 
 toolchain:
@@ -18,7 +19,7 @@ lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 unit:
-	infra/cargo-test.sh --workspace --locked
+	infra/with-dynamodb-local.sh infra/cargo-test.sh --workspace --locked
 
 ## The benchmarks of BENCHMARKS.md (not part of `make test`: figures are not assertions).
 bench:

@@ -62,7 +62,7 @@ pub(crate) fn decode(index: Index, partition: &str, cursor: &str) -> Result<Curs
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     digits

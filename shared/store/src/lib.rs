@@ -17,6 +17,8 @@ pub mod limits;
 mod model;
 pub mod schema;
 mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod ttl;
 mod validate;
 

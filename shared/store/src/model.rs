@@ -134,6 +134,8 @@ pub enum Index {
     Gsi1,
     Gsi2,
     Gsi3,
+    Gsi4,
+    Gsi5,
 }
 
 /// A condition on the sort key of the queried index (DynamoDB's key condition operators).

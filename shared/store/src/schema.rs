@@ -26,7 +26,9 @@ pub struct GsiSchema {
 
 /// Generic overloaded GSIs: each entity decides what it writes into `gsiNpk` / `gsiNsk`; an
 /// item without an index's key attributes is simply not in that index.
-pub const GSIS: [GsiSchema; 3] = [
+pub const GSI_COUNT: usize = 5;
+
+pub const GSIS: [GsiSchema; GSI_COUNT] = [
     GsiSchema {
         index: Index::Gsi1,
         name: "gsi1",
@@ -44,6 +46,18 @@ pub const GSIS: [GsiSchema; 3] = [
         name: "gsi3",
         partition_key: "gsi3pk",
         sort_key: "gsi3sk",
+    },
+    GsiSchema {
+        index: Index::Gsi4,
+        name: "gsi4",
+        partition_key: "gsi4pk",
+        sort_key: "gsi4sk",
+    },
+    GsiSchema {
+        index: Index::Gsi5,
+        name: "gsi5",
+        partition_key: "gsi5pk",
+        sort_key: "gsi5sk",
     },
 ];
 
@@ -130,7 +144,7 @@ mod tests {
             .iter()
             .filter_map(|gsi| gsi["IndexName"].as_str())
             .collect();
-        assert_eq!(names, ["gsi1", "gsi2", "gsi3"]);
+        assert_eq!(names, ["gsi1", "gsi2", "gsi3", "gsi4", "gsi5"]);
         assert_eq!(
             properties["TimeToLiveSpecification"]["AttributeName"],
             "expires_at"

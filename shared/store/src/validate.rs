@@ -192,12 +192,12 @@ pub(crate) fn validate_query(query: &Query) -> Result<(), StoreError> {
     if query.partition.is_empty() {
         return Err(StoreError::invalid("a query needs a non-empty partition"));
     }
-    if let SortKeyCondition::Between(low, high) = &query.sort {
-        if low > high {
-            return Err(StoreError::invalid(
-                "BETWEEN needs its lower bound at or below its upper bound",
-            ));
-        }
+    if let SortKeyCondition::Between(low, high) = &query.sort
+        && low > high
+    {
+        return Err(StoreError::invalid(
+            "BETWEEN needs its lower bound at or below its upper bound",
+        ));
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ use crate::cursor;
 use crate::error::{CancellationReason, StoreError};
 use crate::limits::EMBEDDED_WRITE_BATCH_MAX;
 use crate::model::{Condition, Direction, Index, Key, Page, Query, TransactItem, Update};
-use crate::schema::{self, GSIS};
+use crate::schema::{self, GSI_COUNT, GSIS};
 use crate::table::Table;
 use crate::ttl::{is_expired, now_epoch_seconds};
 use crate::validate::{self, SortRange};
@@ -39,10 +39,12 @@ type IndexKey = (&'static str, &'static str, &'static str, &'static str);
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
 /// One table per GSI, keyed (index pk, index sk, pk, sk): ties on the index key keep a stable
 /// order by table key, and the table key finds the item.
-const GSI_TABLES: [TableDefinition<IndexKey, ()>; 3] = [
+const GSI_TABLES: [TableDefinition<IndexKey, ()>; GSI_COUNT] = [
     TableDefinition::new("gsi1"),
     TableDefinition::new("gsi2"),
     TableDefinition::new("gsi3"),
+    TableDefinition::new("gsi4"),
+    TableDefinition::new("gsi5"),
 ];
 const DATABASE_FILE: &str = "billing-store.redb";
 /// Writes waiting for the writer; callers wait (asynchronously) when it is full.
@@ -375,10 +377,10 @@ fn run_query(database: &Database, query: &Query) -> Result<Page, StoreError> {
                     entry.map_err(|error| storage_error("cannot read an index range", error))?;
                 let (_, _, pk, sk) = index_key.value();
                 // The index and the items change in the same transaction, so the item exists.
-                if let Some(item) = read_item(&items, &Key::new(pk, sk))? {
-                    if !keep(item) {
-                        break;
-                    }
+                if let Some(item) = read_item(&items, &Key::new(pk, sk))?
+                    && !keep(item)
+                {
+                    break;
                 }
             }
         }
@@ -460,17 +462,17 @@ fn commit_batch(database: &Database, batch: &[WriteRequest]) -> Result<Vec<Outco
             items: transaction
                 .open_table(ITEMS)
                 .map_err(fail("cannot open the items table"))?,
-            indexes: [
-                transaction
-                    .open_table(GSI_TABLES[0])
-                    .map_err(fail("cannot open gsi1"))?,
-                transaction
-                    .open_table(GSI_TABLES[1])
-                    .map_err(fail("cannot open gsi2"))?,
-                transaction
-                    .open_table(GSI_TABLES[2])
-                    .map_err(fail("cannot open gsi3"))?,
-            ],
+            indexes: {
+                let mut opened = Vec::with_capacity(GSI_COUNT);
+                for (definition, gsi) in GSI_TABLES.iter().zip(GSIS.iter()) {
+                    opened.push(
+                        transaction
+                            .open_table(*definition)
+                            .map_err(fail(gsi.name))?,
+                    );
+                }
+                opened
+            },
         };
         batch
             .iter()
@@ -484,7 +486,8 @@ fn commit_batch(database: &Database, batch: &[WriteRequest]) -> Result<Vec<Outco
 
 struct WriteTables<'txn> {
     items: redb::Table<'txn, (&'static str, &'static str), &'static [u8]>,
-    indexes: [redb::Table<'txn, IndexKey, ()>; 3],
+    /// One per GSI, in `GSIS` order.
+    indexes: Vec<redb::Table<'txn, IndexKey, ()>>,
 }
 
 type Plan = Result<(Vec<Change>, WriteReply), StoreError>;

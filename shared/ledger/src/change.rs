@@ -1,0 +1,567 @@
+//! A change: the writes of one use case, committed all together or not at all, each carrying
+//! the [`Conflict`] its condition means when it fails. A state change and its audit entry (and
+//! outbox event) are always in the same change.
+
+use std::collections::BTreeSet;
+
+use billing_core::audit::EntityType;
+use billing_core::invoice::{CreditNote, Invoice, InvoiceStatus};
+use billing_core::payment::Payment;
+use billing_core::plan::Plan;
+use billing_core::subscription::Subscription;
+use billing_core::usage::UsageEvent;
+use billing_core::user::User;
+use billing_core::{Timestamp, audit::AuditAction};
+use billing_store::{AttributeValue, Condition, Key, TransactItem, Update};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Conflict, Result};
+use crate::keys::{self, sortable};
+use crate::record::{n, s, to_item};
+use crate::token::Token;
+
+/// One entry of the audit log, which is also the domain event published to EventBridge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: String,
+    pub at: Timestamp,
+    /// Who did it: `token:tok_…`, `system:invoice-run`, `webhook:stripe`…
+    pub actor: String,
+    pub action: AuditAction,
+    pub entity_type: EntityType,
+    pub entity_id: String,
+    pub data: serde_json::Value,
+}
+
+/// GSI attribute names (see `billing_store::schema::GSIS`).
+pub(crate) mod gsi {
+    pub const OWNER_PK: &str = "gsi1pk";
+    pub const OWNER_SK: &str = "gsi1sk";
+    pub const DUE_PK: &str = "gsi2pk";
+    pub const DUE_SK: &str = "gsi2sk";
+    pub const ALL_PK: &str = "gsi3pk";
+    pub const ALL_SK: &str = "gsi3sk";
+    pub const FILTER_PK: &str = "gsi4pk";
+    pub const FILTER_SK: &str = "gsi4sk";
+    pub const SUB_PK: &str = "gsi5pk";
+    pub const SUB_SK: &str = "gsi5sk";
+}
+
+pub(crate) fn newest_sk(at: Timestamp, id: &str) -> AttributeValue {
+    s(format!("{}#{id}", sortable(at)))
+}
+
+#[derive(Debug, Default)]
+pub struct Change {
+    pub(crate) writes: Vec<(TransactItem, Option<Conflict>)>,
+}
+
+impl Change {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.writes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    fn put(&mut self, item: billing_store::Item, condition: Condition, conflict: Option<Conflict>) {
+        self.writes
+            .push((TransactItem::Put { item, condition }, conflict));
+    }
+
+    fn delete(&mut self, key: Key, condition: Condition, conflict: Option<Conflict>) {
+        self.writes
+            .push((TransactItem::Delete { key, condition }, conflict));
+    }
+
+    // ---- users
+
+    pub fn create_user(&mut self, user: &User, email_key: &str) -> Result<()> {
+        let claim = to_item(
+            "email_claim",
+            &serde_json::json!({"user_id": user.id}),
+            &keys::email_claim(email_key),
+            None,
+            vec![],
+        )?;
+        self.put(claim, Condition::NotExists, Some(Conflict::EmailTaken));
+        self.put(user_item(user, 1)?, Condition::NotExists, None);
+        Ok(())
+    }
+
+    /// Writes `user` as version `read_version + 1`, if it is still at `read_version`.
+    pub fn update_user(&mut self, user: &User, read_version: u64) -> Result<()> {
+        self.put(
+            user_item(user, read_version + 1)?,
+            Condition::VersionEquals(read_version),
+            Some(Conflict::Stale {
+                entity: "user",
+                id: user.id.clone(),
+            }),
+        );
+        Ok(())
+    }
+
+    // ---- plans
+
+    pub fn create_plan(&mut self, plan: &Plan) -> Result<()> {
+        self.put(
+            plan_item(plan, 1)?,
+            Condition::NotExists,
+            Some(Conflict::PlanCodeTaken),
+        );
+        Ok(())
+    }
+
+    pub fn update_plan(&mut self, plan: &Plan, read_version: u64) -> Result<()> {
+        self.put(
+            plan_item(plan, read_version + 1)?,
+            Condition::VersionEquals(read_version),
+            Some(Conflict::Stale {
+                entity: "plan",
+                id: plan.code.clone(),
+            }),
+        );
+        Ok(())
+    }
+
+    // ---- subscriptions
+
+    /// A new subscription, with the claims that keep one live subscription per (user, plan)
+    /// and one live pricer per (user, metric).
+    pub fn create_subscription(&mut self, subscription: &Subscription, plan: &Plan) -> Result<()> {
+        self.put(
+            subscription_item(subscription, 1)?,
+            Condition::NotExists,
+            None,
+        );
+        self.claim_plan(subscription, plan)?;
+        for metric in plan.metrics() {
+            self.claim_metric(subscription, metric)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `after` over the subscription read at `read_version`, moving its claims when the
+    /// plan changed and releasing them when it was canceled.
+    pub fn update_subscription(
+        &mut self,
+        after: &Subscription,
+        read_version: u64,
+        plan_before: &Plan,
+        plan_after: &Plan,
+    ) -> Result<()> {
+        self.put(
+            subscription_item(after, read_version + 1)?,
+            Condition::VersionEquals(read_version),
+            Some(Conflict::Stale {
+                entity: "subscription",
+                id: after.id.clone(),
+            }),
+        );
+        let held: BTreeSet<&str> = plan_before.metrics().collect();
+        let wanted: BTreeSet<&str> = if after.is_live() {
+            plan_after.metrics().collect()
+        } else {
+            BTreeSet::new()
+        };
+        let owned_by_this = || Condition::AttributeEquals("subscription_id".into(), s(&after.id));
+        if !after.is_live() || plan_before.code != plan_after.code {
+            self.delete(
+                keys::plan_claim(&after.user_id, &plan_before.code),
+                owned_by_this(),
+                None,
+            );
+            if after.is_live() {
+                self.claim_plan(after, plan_after)?;
+            }
+        }
+        for metric in held.difference(&wanted) {
+            self.delete(
+                keys::metric_claim(&after.user_id, metric),
+                owned_by_this(),
+                None,
+            );
+        }
+        for metric in wanted.difference(&held) {
+            self.claim_metric(after, metric)?;
+        }
+        Ok(())
+    }
+
+    fn claim_plan(&mut self, subscription: &Subscription, plan: &Plan) -> Result<()> {
+        let claim = to_item(
+            "plan_claim",
+            &serde_json::json!({"subscription_id": subscription.id}),
+            &keys::plan_claim(&subscription.user_id, &plan.code),
+            None,
+            vec![],
+        )?;
+        self.put(
+            claim,
+            Condition::NotExists,
+            Some(Conflict::PlanAlreadySubscribed {
+                plan_code: plan.code.clone(),
+            }),
+        );
+        Ok(())
+    }
+
+    fn claim_metric(&mut self, subscription: &Subscription, metric: &str) -> Result<()> {
+        let claim = to_item(
+            "metric_claim",
+            &serde_json::json!({"subscription_id": subscription.id}),
+            &keys::metric_claim(&subscription.user_id, metric),
+            None,
+            vec![],
+        )?;
+        self.put(
+            claim,
+            Condition::NotExists,
+            Some(Conflict::MetricClaimed {
+                metric: metric.to_owned(),
+            }),
+        );
+        Ok(())
+    }
+
+    // ---- invoices
+
+    /// A new invoice; its id is its identity, so a second writer of the same invoice loses.
+    pub fn create_invoice(&mut self, invoice: &Invoice) -> Result<()> {
+        self.put(
+            invoice_item(invoice, 1)?,
+            Condition::NotExists,
+            Some(Conflict::InvoiceExists {
+                invoice_id: invoice.id.clone(),
+            }),
+        );
+        Ok(())
+    }
+
+    /// Takes invoice numbers `last_number + 1 ..= last_number + count`, if the counter still
+    /// reads `last_number`: numbers are gap-free because they are taken in the same
+    /// transaction as the invoices that carry them.
+    pub fn take_invoice_numbers(&mut self, last_number: u64, count: u64) {
+        let condition = if last_number == 0 {
+            Condition::NotExists
+        } else {
+            Condition::AttributeEquals("value".into(), n(last_number))
+        };
+        self.writes.push((
+            TransactItem::Update {
+                key: keys::invoice_number_counter(),
+                update: Update::new().set("value", n(last_number + count)),
+                condition,
+            },
+            Some(Conflict::InvoiceNumberTaken),
+        ));
+    }
+
+    pub fn update_invoice(&mut self, invoice: &Invoice, read_version: u64) -> Result<()> {
+        self.put(
+            invoice_item(invoice, read_version + 1)?,
+            Condition::VersionEquals(read_version),
+            Some(Conflict::Stale {
+                entity: "invoice",
+                id: invoice.id.clone(),
+            }),
+        );
+        Ok(())
+    }
+
+    // ---- payments and notes
+
+    /// A payment attempt, unique per (invoice, gateway transaction).
+    pub fn create_payment(&mut self, payment: &Payment) -> Result<()> {
+        if let Some(txn) = &payment.gateway_txn_id {
+            let claim = to_item(
+                "payment_claim",
+                &serde_json::json!({"payment_id": payment.id}),
+                &keys::payment_claim(&payment.invoice_id, txn),
+                None,
+                vec![],
+            )?;
+            self.put(
+                claim,
+                Condition::NotExists,
+                Some(Conflict::PaymentRecorded {
+                    invoice_id: payment.invoice_id.clone(),
+                }),
+            );
+        }
+        let item = to_item(
+            "payment",
+            payment,
+            &keys::payment(&payment.invoice_id, payment.created_at, &payment.id),
+            None,
+            vec![
+                (gsi::OWNER_PK, s(format!("USERPAY#{}", payment.user_id))),
+                (gsi::OWNER_SK, newest_sk(payment.created_at, &payment.id)),
+                (gsi::ALL_PK, s("PAYMENTS")),
+                (gsi::ALL_SK, newest_sk(payment.created_at, &payment.id)),
+            ],
+        )?;
+        self.put(item, Condition::NotExists, None);
+        Ok(())
+    }
+
+    pub fn create_credit_note(&mut self, note: &CreditNote) -> Result<()> {
+        let item = to_item(
+            "credit_note",
+            note,
+            &keys::credit_note(&note.invoice_id, note.created_at, &note.id),
+            None,
+            vec![],
+        )?;
+        self.put(item, Condition::NotExists, None);
+        Ok(())
+    }
+
+    // ---- audit and outbox
+
+    /// The audit entry, and the outbox event that publishes it, in this same change.
+    pub fn audit(&mut self, entry: &AuditEntry) -> Result<()> {
+        let item = to_item(
+            "audit",
+            entry,
+            &keys::audit(&entry.entity_id, entry.at, &entry.id),
+            None,
+            vec![
+                (gsi::ALL_PK, s("AUDIT")),
+                (gsi::ALL_SK, newest_sk(entry.at, &entry.id)),
+                (
+                    gsi::FILTER_PK,
+                    s(format!("ACTION#{}", entry.action.as_str())),
+                ),
+                (gsi::FILTER_SK, newest_sk(entry.at, &entry.id)),
+            ],
+        )?;
+        self.put(item, Condition::NotExists, None);
+        let outbox = to_item(
+            "outbox",
+            entry,
+            &keys::outbox(entry.at, &entry.id),
+            None,
+            vec![],
+        )?;
+        self.put(outbox, Condition::NotExists, None);
+        Ok(())
+    }
+
+    // ---- webhooks, tokens, usage
+
+    /// Processes a gateway event once: a redelivery fails this guard and changes nothing.
+    pub fn mark_webhook_processed(&mut self, event_id: &str, at: Timestamp) -> Result<()> {
+        let item = to_item(
+            "webhook_event",
+            &serde_json::json!({"event_id": event_id, "at": sortable(at)}),
+            &keys::webhook_event(event_id),
+            None,
+            vec![],
+        )?;
+        self.put(
+            item,
+            Condition::NotExists,
+            Some(Conflict::WebhookEventProcessed {
+                event_id: event_id.to_owned(),
+            }),
+        );
+        Ok(())
+    }
+
+    pub fn create_token(&mut self, token: &Token) -> Result<()> {
+        let item = to_item(
+            "token",
+            token,
+            &keys::token(&token.id),
+            Some(1),
+            vec![
+                (gsi::ALL_PK, s("TOKENS")),
+                (gsi::ALL_SK, newest_sk(token.created_at, &token.id)),
+            ],
+        )?;
+        self.put(item, Condition::NotExists, Some(Conflict::TokenExists));
+        let by_hash = to_item(
+            "token_hash",
+            &serde_json::json!({"token_id": token.id}),
+            &keys::token_by_hash(&token.secret_sha256),
+            None,
+            vec![],
+        )?;
+        self.put(by_hash, Condition::NotExists, Some(Conflict::TokenExists));
+        Ok(())
+    }
+
+    /// Marks the token revoked and removes the lookup by secret, so it authenticates no more.
+    pub fn revoke_token(&mut self, revoked: &Token, read_version: u64) -> Result<()> {
+        let item = to_item(
+            "token",
+            revoked,
+            &keys::token(&revoked.id),
+            Some(read_version + 1),
+            vec![
+                (gsi::ALL_PK, s("TOKENS")),
+                (gsi::ALL_SK, newest_sk(revoked.created_at, &revoked.id)),
+            ],
+        )?;
+        self.put(
+            item,
+            Condition::VersionEquals(read_version),
+            Some(Conflict::Stale {
+                entity: "token",
+                id: revoked.id.clone(),
+            }),
+        );
+        self.delete(
+            keys::token_by_hash(&revoked.secret_sha256),
+            Condition::Always,
+            None,
+        );
+        Ok(())
+    }
+
+    /// Counts a usage event once per (user, event id): `index` names it in the conflict.
+    pub fn count_usage_event(&mut self, event: &UsageEvent, index: usize) -> Result<()> {
+        let item = to_item(
+            "usage_event",
+            event,
+            &keys::usage_event(&event.user_id, &event.id),
+            None,
+            vec![],
+        )?;
+        self.put(
+            item,
+            Condition::NotExists,
+            Some(Conflict::UsageEventCounted { index }),
+        );
+        Ok(())
+    }
+
+    /// Adds `quantity` to the per-second usage sum of (user, metric) at `second`.
+    pub fn add_usage(&mut self, user_id: &str, metric: &str, second: Timestamp, quantity: u64) {
+        let delta = i64::try_from(quantity).unwrap_or(i64::MAX);
+        self.writes.push((
+            TransactItem::Update {
+                key: keys::usage_second(user_id, metric, second),
+                update: Update::new().add("quantity", delta),
+                condition: Condition::Always,
+            },
+            None,
+        ));
+    }
+
+    /// Fails the change if the subscription's period starting at `period_start` was sealed for
+    /// billing in the meantime (the usage is then late).
+    pub fn require_usage_unsealed(&mut self, subscription_id: &str, period_start: Timestamp) {
+        self.writes.push((
+            TransactItem::ConditionCheck {
+                key: keys::usage_seal(subscription_id, period_start),
+                condition: Condition::NotExists,
+            },
+            Some(Conflict::UsagePeriodSealed),
+        ));
+    }
+}
+
+fn user_item(user: &User, version: u64) -> Result<billing_store::Item> {
+    to_item(
+        "user",
+        user,
+        &keys::user(&user.id),
+        Some(version),
+        vec![
+            (gsi::ALL_PK, s("USERS")),
+            (gsi::ALL_SK, newest_sk(user.created_at, &user.id)),
+        ],
+    )
+}
+
+fn plan_item(plan: &Plan, version: u64) -> Result<billing_store::Item> {
+    to_item(
+        "plan",
+        plan,
+        &keys::plan(&plan.code),
+        Some(version),
+        vec![
+            (gsi::ALL_PK, s("PLANS")),
+            (gsi::ALL_SK, newest_sk(plan.created_at, &plan.code)),
+        ],
+    )
+}
+
+fn subscription_item(subscription: &Subscription, version: u64) -> Result<billing_store::Item> {
+    let mut extra = vec![
+        (
+            gsi::OWNER_PK,
+            s(format!("USERSUB#{}", subscription.user_id)),
+        ),
+        (
+            gsi::OWNER_SK,
+            newest_sk(subscription.created_at, &subscription.id),
+        ),
+        (gsi::ALL_PK, s("SUBS")),
+        (
+            gsi::ALL_SK,
+            newest_sk(subscription.created_at, &subscription.id),
+        ),
+    ];
+    // Only live subscriptions are in the renewal index: the index is the run's work list.
+    if subscription.is_live() {
+        extra.push((
+            gsi::DUE_PK,
+            s(keys::renewal_due_partition(keys::shard_of(
+                &subscription.id,
+            ))),
+        ));
+        extra.push((
+            gsi::DUE_SK,
+            newest_sk(subscription.current_period_end, &subscription.id),
+        ));
+    }
+    to_item(
+        "subscription",
+        subscription,
+        &keys::subscription(&subscription.id),
+        Some(version),
+        extra,
+    )
+}
+
+fn invoice_item(invoice: &Invoice, version: u64) -> Result<billing_store::Item> {
+    let mut extra = vec![
+        (gsi::OWNER_PK, s(format!("USERINV#{}", invoice.user_id))),
+        (gsi::OWNER_SK, newest_sk(invoice.created_at, &invoice.id)),
+        (gsi::ALL_PK, s("INVOICES")),
+        (gsi::ALL_SK, newest_sk(invoice.created_at, &invoice.id)),
+        (
+            gsi::FILTER_PK,
+            s(format!("INVSTATUS#{}", invoice.status.as_str())),
+        ),
+        (gsi::FILTER_SK, newest_sk(invoice.created_at, &invoice.id)),
+    ];
+    if let Some(subscription_id) = &invoice.subscription_id {
+        extra.push((gsi::SUB_PK, s(format!("SUBINV#{subscription_id}"))));
+        extra.push((gsi::SUB_SK, newest_sk(invoice.created_at, &invoice.id)));
+    }
+    // Only open invoices with an attempt due are in the payment index.
+    if let (InvoiceStatus::Open, Some(next)) = (invoice.status, invoice.next_payment_attempt) {
+        extra.push((
+            gsi::DUE_PK,
+            s(keys::payment_due_partition(keys::shard_of(&invoice.id))),
+        ));
+        extra.push((gsi::DUE_SK, newest_sk(next, &invoice.id)));
+    }
+    to_item(
+        "invoice",
+        invoice,
+        &keys::invoice(&invoice.id),
+        Some(version),
+        extra,
+    )
+}

@@ -1,0 +1,658 @@
+//! The ledger: reads by every access pattern of docs/data-model.md, and [`Ledger::commit`]
+//! for the writes a [`Change`] collected.
+
+use std::sync::Arc;
+
+use billing_core::Timestamp;
+use billing_core::audit::AuditAction;
+use billing_core::invoice::{CreditNote, Invoice, InvoiceStatus};
+use billing_core::payment::Payment;
+use billing_core::plan::Plan;
+use billing_core::subscription::{Subscription, SubscriptionStatus};
+use billing_core::user::User;
+use billing_store::limits::TRANSACT_ITEMS_MAX;
+use billing_store::{
+    CancellationReason, Condition, Direction, Index, Item, Key, Query, SortKeyCondition,
+    StoreError, Table, TransactItem,
+};
+use chrono::Duration;
+use serde::de::DeserializeOwned;
+
+use crate::change::{AuditEntry, Change};
+use crate::error::{Conflict, LedgerError, Result};
+use crate::keys::{self, sortable};
+use crate::record::{
+    Versioned, from_item, number_attribute, s, string_attribute, to_item, versioned,
+};
+use crate::token::{Token, hash_secret};
+
+/// Largest page a list returns.
+pub const PAGE_LIMIT_MAX: usize = 100;
+/// How many items one filtered list may examine before it returns a short page with a cursor.
+const FILTER_SCAN_MAX: usize = 1_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: usize,
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    pub fn first(limit: usize) -> Self {
+        Self {
+            limit,
+            cursor: None,
+        }
+    }
+}
+
+/// One page of a list, newest first unless the access pattern says otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing<T> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InvoiceFilter {
+    pub user_id: Option<String>,
+    pub subscription_id: Option<String>,
+    pub status: Option<InvoiceStatus>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub entity_id: Option<String>,
+    pub action: Option<AuditAction>,
+}
+
+#[derive(Clone)]
+pub struct Ledger {
+    table: Arc<dyn Table>,
+}
+
+impl Ledger {
+    pub fn new(table: Arc<dyn Table>) -> Self {
+        Self { table }
+    }
+
+    pub fn table(&self) -> &Arc<dyn Table> {
+        &self.table
+    }
+
+    /// Applies every write of `change` or none. A single write is sent on its own (a
+    /// transaction costs twice the write units per item); more go in one transaction.
+    pub async fn commit(&self, change: Change) -> Result<()> {
+        let mut writes = change.writes;
+        match writes.len() {
+            0 => Ok(()),
+            1 => {
+                let (write, conflict) = writes.remove(0);
+                let outcome = match write {
+                    TransactItem::Put { item, condition } => self.table.put(item, condition).await,
+                    TransactItem::Update {
+                        key,
+                        update,
+                        condition,
+                    } => self.table.update(&key, update, condition).await.map(|_| ()),
+                    TransactItem::Delete { key, condition } => {
+                        self.table.delete(&key, condition).await
+                    }
+                    check @ TransactItem::ConditionCheck { .. } => {
+                        self.table.transact_write(vec![check]).await
+                    }
+                };
+                outcome.map_err(|error| match (error, conflict) {
+                    (StoreError::ConditionFailed, Some(conflict)) => {
+                        LedgerError::Conflict(conflict)
+                    }
+                    (StoreError::TransactionCanceled { .. }, Some(conflict)) => {
+                        LedgerError::Conflict(conflict)
+                    }
+                    (error, _) => LedgerError::Store(error),
+                })
+            }
+            count if count > TRANSACT_ITEMS_MAX => Err(LedgerError::ChangeTooLarge {
+                count,
+                max: TRANSACT_ITEMS_MAX,
+            }),
+            _ => {
+                let (items, conflicts): (Vec<_>, Vec<_>) = writes.into_iter().unzip();
+                match self.table.transact_write(items).await {
+                    Ok(()) => Ok(()),
+                    Err(StoreError::TransactionCanceled { reasons }) => {
+                        let failed: Vec<Conflict> = reasons
+                            .iter()
+                            .zip(conflicts)
+                            .filter(|(reason, _)| **reason == CancellationReason::ConditionFailed)
+                            .filter_map(|(_, conflict)| conflict)
+                            .collect();
+                        match failed.len() {
+                            0 => Err(LedgerError::Store(StoreError::TransactionCanceled {
+                                reasons,
+                            })),
+                            1 => Err(LedgerError::Conflict(
+                                failed.into_iter().next().unwrap_or(Conflict::LeaseHeld),
+                            )),
+                            _ => Err(LedgerError::Conflicts(failed)),
+                        }
+                    }
+                    Err(error) => Err(LedgerError::Store(error)),
+                }
+            }
+        }
+    }
+
+    // ---- single entities
+
+    async fn get_versioned<T: DeserializeOwned>(
+        &self,
+        entity: &'static str,
+        key: Key,
+    ) -> Result<Option<Versioned<T>>> {
+        match self.table.get(&key).await? {
+            Some(item) => Ok(Some(versioned(entity, item)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<Versioned<User>>> {
+        self.get_versioned("user", keys::user(id)).await
+    }
+
+    pub async fn plan(&self, code: &str) -> Result<Option<Versioned<Plan>>> {
+        self.get_versioned("plan", keys::plan(code)).await
+    }
+
+    pub async fn subscription(&self, id: &str) -> Result<Option<Versioned<Subscription>>> {
+        self.get_versioned("subscription", keys::subscription(id))
+            .await
+    }
+
+    pub async fn invoice(&self, id: &str) -> Result<Option<Versioned<Invoice>>> {
+        self.get_versioned("invoice", keys::invoice(id)).await
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<Versioned<Token>>> {
+        self.get_versioned("token", keys::token(id)).await
+    }
+
+    /// The live token whose secret this is.
+    pub async fn token_by_secret(&self, secret: &str) -> Result<Option<Token>> {
+        let Some(lookup) = self
+            .table
+            .get(&keys::token_by_hash(&hash_secret(secret)))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(token_id) = string_attribute(&lookup, "token_id") else {
+            return Ok(None);
+        };
+        Ok(self
+            .token(&token_id)
+            .await?
+            .map(|t| t.value)
+            .filter(|t| t.revoked_at.is_none()))
+    }
+
+    /// The user id holding this email (lowercased key), if any.
+    pub async fn user_id_by_email(&self, email_key: &str) -> Result<Option<String>> {
+        Ok(self
+            .table
+            .get(&keys::email_claim(email_key))
+            .await?
+            .and_then(|item| string_attribute(&item, "user_id")))
+    }
+
+    /// The live subscription of `user_id` that prices `metric`, if any.
+    pub async fn subscription_pricing(
+        &self,
+        user_id: &str,
+        metric: &str,
+    ) -> Result<Option<String>> {
+        Ok(self
+            .table
+            .get(&keys::metric_claim(user_id, metric))
+            .await?
+            .and_then(|item| string_attribute(&item, "subscription_id")))
+    }
+
+    // ---- lists
+
+    /// One page of `partition` of `index`, newest first, keeping the items `keep` accepts.
+    async fn list<T: DeserializeOwned>(
+        &self,
+        entity: &'static str,
+        index: Index,
+        partition: String,
+        sort: SortKeyCondition,
+        page: &PageRequest,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Listing<T>> {
+        let limit = page.limit.clamp(1, PAGE_LIMIT_MAX);
+        let mut data = Vec::with_capacity(limit);
+        let mut cursor = page.cursor.clone();
+        let mut examined = 0;
+        loop {
+            // Never ask for more than is still missing: the page's cursor then never skips a
+            // match that did not fit.
+            let query = Query::partition(index, partition.clone(), limit - data.len())
+                .sort(sort.clone())
+                .direction(Direction::Backward)
+                .after(cursor.take());
+            let found = self.table.query(query).await?;
+            examined += found.items.len();
+            for item in found.items {
+                let value: T = from_item(entity, item)?;
+                if keep(&value) {
+                    data.push(value);
+                }
+            }
+            cursor = found.next;
+            if data.len() >= limit || cursor.is_none() || examined >= FILTER_SCAN_MAX {
+                return Ok(Listing {
+                    data,
+                    next_cursor: cursor,
+                });
+            }
+        }
+    }
+
+    pub async fn users(&self, page: &PageRequest) -> Result<Listing<User>> {
+        self.list(
+            "user",
+            Index::Gsi3,
+            "USERS".into(),
+            SortKeyCondition::All,
+            page,
+            |_| true,
+        )
+        .await
+    }
+
+    pub async fn plans(&self, page: &PageRequest) -> Result<Listing<Plan>> {
+        self.list(
+            "plan",
+            Index::Gsi3,
+            "PLANS".into(),
+            SortKeyCondition::All,
+            page,
+            |_| true,
+        )
+        .await
+    }
+
+    pub async fn subscriptions(
+        &self,
+        user_id: Option<&str>,
+        status: Option<SubscriptionStatus>,
+        page: &PageRequest,
+    ) -> Result<Listing<Subscription>> {
+        let (index, partition) = match user_id {
+            Some(user) => (Index::Gsi1, format!("USERSUB#{user}")),
+            None => (Index::Gsi3, "SUBS".to_owned()),
+        };
+        self.list(
+            "subscription",
+            index,
+            partition,
+            SortKeyCondition::All,
+            page,
+            |s: &Subscription| status.is_none_or(|wanted| s.status == wanted),
+        )
+        .await
+    }
+
+    /// Invoices by subscription, user or status (the most selective given), newest first.
+    pub async fn invoices(
+        &self,
+        filter: &InvoiceFilter,
+        page: &PageRequest,
+    ) -> Result<Listing<Invoice>> {
+        let (index, partition) = if let Some(subscription) = &filter.subscription_id {
+            (Index::Gsi5, format!("SUBINV#{subscription}"))
+        } else if let Some(user) = &filter.user_id {
+            (Index::Gsi1, format!("USERINV#{user}"))
+        } else if let Some(status) = filter.status {
+            (Index::Gsi4, format!("INVSTATUS#{}", status.as_str()))
+        } else {
+            (Index::Gsi3, "INVOICES".to_owned())
+        };
+        self.list(
+            "invoice",
+            index,
+            partition,
+            SortKeyCondition::All,
+            page,
+            |i: &Invoice| {
+                filter.user_id.as_ref().is_none_or(|u| &i.user_id == u)
+                    && filter
+                        .subscription_id
+                        .as_ref()
+                        .is_none_or(|s| i.subscription_id.as_ref() == Some(s))
+                    && filter.status.is_none_or(|s| i.status == s)
+            },
+        )
+        .await
+    }
+
+    /// Payments by invoice or user, newest first.
+    pub async fn payments(
+        &self,
+        invoice_id: Option<&str>,
+        user_id: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Listing<Payment>> {
+        let (index, partition, sort) = match (invoice_id, user_id) {
+            (Some(invoice), _) => (
+                Index::Primary,
+                keys::invoice_partition(invoice),
+                SortKeyCondition::BeginsWith(keys::PAYMENT_PREFIX.into()),
+            ),
+            (None, Some(user)) => (
+                Index::Gsi1,
+                format!("USERPAY#{user}"),
+                SortKeyCondition::All,
+            ),
+            (None, None) => (Index::Gsi3, "PAYMENTS".to_owned(), SortKeyCondition::All),
+        };
+        self.list("payment", index, partition, sort, page, |p: &Payment| {
+            user_id.is_none_or(|u| p.user_id == u)
+        })
+        .await
+    }
+
+    /// Every credit note of an invoice (what the cap is checked against).
+    pub async fn credit_notes(&self, invoice_id: &str) -> Result<Vec<CreditNote>> {
+        let mut notes = Vec::new();
+        let mut cursor = None;
+        loop {
+            let query = Query::partition(
+                Index::Primary,
+                keys::invoice_partition(invoice_id),
+                PAGE_LIMIT_MAX,
+            )
+            .sort(SortKeyCondition::BeginsWith(
+                keys::CREDIT_NOTE_PREFIX.into(),
+            ))
+            .after(cursor);
+            let page = self.table.query(query).await?;
+            for item in page.items {
+                notes.push(from_item("credit_note", item)?);
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(notes),
+            }
+        }
+    }
+
+    /// Audit entries, newest first: of one entity, of one action, or all.
+    pub async fn audit(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Listing<AuditEntry>> {
+        let (index, partition) = match (&filter.entity_id, filter.action) {
+            (Some(entity), _) => (Index::Primary, keys::audit_partition(entity)),
+            (None, Some(action)) => (Index::Gsi4, format!("ACTION#{}", action.as_str())),
+            (None, None) => (Index::Gsi3, "AUDIT".to_owned()),
+        };
+        self.list(
+            "audit",
+            index,
+            partition,
+            SortKeyCondition::All,
+            page,
+            |e: &AuditEntry| filter.action.is_none_or(|a| e.action == a),
+        )
+        .await
+    }
+
+    pub async fn tokens(&self, page: &PageRequest) -> Result<Listing<Token>> {
+        self.list(
+            "token",
+            Index::Gsi3,
+            "TOKENS".into(),
+            SortKeyCondition::All,
+            page,
+            |_| true,
+        )
+        .await
+    }
+
+    // ---- work lists of the scheduled runs
+
+    /// Ids of live subscriptions in `shard` whose period ended at or before `now`, oldest first.
+    pub async fn due_renewals(
+        &self,
+        shard: u32,
+        now: Timestamp,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>)> {
+        self.due(
+            Index::Gsi2,
+            keys::renewal_due_partition(shard),
+            now,
+            limit,
+            cursor,
+        )
+        .await
+    }
+
+    /// Ids of open invoices in `shard` whose next payment attempt is at or before `now`.
+    pub async fn due_payments(
+        &self,
+        shard: u32,
+        now: Timestamp,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>)> {
+        self.due(
+            Index::Gsi2,
+            keys::payment_due_partition(shard),
+            now,
+            limit,
+            cursor,
+        )
+        .await
+    }
+
+    async fn due(
+        &self,
+        index: Index,
+        partition: String,
+        now: Timestamp,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>)> {
+        // "{instant}#{id}" ≤ "{now}#~": every id sorts below '~'.
+        let query = Query::partition(index, partition, limit.clamp(1, PAGE_LIMIT_MAX))
+            .sort(SortKeyCondition::LessOrEqual(format!(
+                "{}#~",
+                sortable(now)
+            )))
+            .after(cursor);
+        let page = self.table.query(query).await?;
+        let ids = page
+            .items
+            .iter()
+            .filter_map(|item| string_attribute(item, "id"))
+            .collect();
+        Ok((ids, page.next))
+    }
+
+    // ---- invoice numbers
+
+    /// The last invoice number taken (0 before the first invoice).
+    pub async fn last_invoice_number(&self) -> Result<u64> {
+        Ok(self
+            .table
+            .get(&keys::invoice_number_counter())
+            .await?
+            .and_then(|item| number_attribute(&item, "value"))
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0))
+    }
+
+    // ---- usage
+
+    /// The exact distinct-event usage of `metric` by `user_id` in `[from, to)`, aggregated so far.
+    pub async fn usage_sum(
+        &self,
+        user_id: &str,
+        metric: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<u64> {
+        if to <= from {
+            return Ok(0);
+        }
+        let last_second = to - Duration::seconds(1);
+        let mut total: u64 = 0;
+        let mut cursor = None;
+        loop {
+            let query = Query::partition(
+                Index::Primary,
+                keys::usage_partition(user_id, metric),
+                PAGE_LIMIT_MAX,
+            )
+            .sort(SortKeyCondition::Between(
+                sortable(from),
+                sortable(last_second),
+            ))
+            .after(cursor);
+            let page = self.table.query(query).await?;
+            for item in &page.items {
+                let quantity = number_attribute(item, "quantity").unwrap_or(0);
+                total = total.saturating_add(u64::try_from(quantity).unwrap_or(0));
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(total),
+            }
+        }
+    }
+
+    /// Closes a subscription's period for aggregation: after this returns, no usage of the
+    /// period can be added (see [`Change::require_usage_unsealed`]). Idempotent.
+    pub async fn seal_usage(&self, subscription_id: &str, period_start: Timestamp) -> Result<()> {
+        let item = to_item(
+            "usage_seal",
+            &serde_json::json!({"subscription_id": subscription_id, "period_start": sortable(period_start)}),
+            &keys::usage_seal(subscription_id, period_start),
+            None,
+            vec![],
+        )?;
+        self.table.put(item, Condition::Always).await?;
+        Ok(())
+    }
+
+    // ---- leases, webhooks, clock, outbox
+
+    /// Takes the lease on charging `invoice_id` for `seconds`, unless another holder has an
+    /// unexpired one. The lease is a TTL item: once expired it counts as absent.
+    pub async fn acquire_payment_lease(
+        &self,
+        invoice_id: &str,
+        holder: &str,
+        now_epoch: i64,
+        seconds: i64,
+    ) -> Result<bool> {
+        let item = to_item(
+            "payment_lease",
+            &serde_json::json!({"holder": holder}),
+            &keys::payment_lease(invoice_id),
+            None,
+            vec![("expires_at", crate::record::n(now_epoch + seconds))],
+        )?;
+        match self.table.put(item, Condition::NotExists).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Gives the lease back, if `holder` still has it.
+    pub async fn release_payment_lease(&self, invoice_id: &str, holder: &str) -> Result<()> {
+        match self
+            .table
+            .delete(
+                &keys::payment_lease(invoice_id),
+                Condition::AttributeEquals("holder".into(), s(holder)),
+            )
+            .await
+        {
+            Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub async fn webhook_processed(&self, event_id: &str) -> Result<bool> {
+        Ok(self
+            .table
+            .get(&keys::webhook_event(event_id))
+            .await?
+            .is_some())
+    }
+
+    /// The stored test clock, if it was ever set.
+    pub async fn test_clock(&self) -> Result<Option<Timestamp>> {
+        let Some(item) = self.table.get(&keys::test_clock()).await? else {
+            return Ok(None);
+        };
+        Ok(string_attribute(&item, "now").and_then(|text| text.parse().ok()))
+    }
+
+    /// Moves the test clock from `previous` (what was read) to `now`; it never moves back.
+    pub async fn set_test_clock(&self, previous: Option<Timestamp>, now: Timestamp) -> Result<()> {
+        if previous.is_some_and(|p| now < p) {
+            return Err(LedgerError::Conflict(Conflict::ClockMovedBackwards));
+        }
+        let condition = match previous {
+            None => Condition::NotExists,
+            Some(p) => Condition::AttributeEquals("now".into(), s(sortable(p))),
+        };
+        let item = to_item(
+            "test_clock",
+            &serde_json::json!({"now": sortable(now)}),
+            &keys::test_clock(),
+            None,
+            vec![],
+        )?;
+        self.table
+            .put(item, condition)
+            .await
+            .map_err(|error| match error {
+                StoreError::ConditionFailed => LedgerError::Conflict(Conflict::Stale {
+                    entity: "test_clock",
+                    id: "test".into(),
+                }),
+                error => LedgerError::Store(error),
+            })
+    }
+
+    /// Up to `limit` unpublished events of one outbox shard, oldest first.
+    pub async fn outbox(&self, shard: u32, limit: usize) -> Result<Vec<AuditEntry>> {
+        let query = Query::partition(
+            Index::Primary,
+            keys::outbox_partition(shard),
+            limit.clamp(1, PAGE_LIMIT_MAX),
+        );
+        let page = self.table.query(query).await?;
+        page.items
+            .into_iter()
+            .map(|item: Item| from_item("outbox", item))
+            .collect()
+    }
+
+    /// Forgets a published event.
+    pub async fn remove_from_outbox(&self, entry: &AuditEntry) -> Result<()> {
+        self.table
+            .delete(&keys::outbox(entry.at, &entry.id), Condition::Always)
+            .await?;
+        Ok(())
+    }
+}

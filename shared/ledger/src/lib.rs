@@ -1,0 +1,21 @@
+//! The billing ledger: every entity of BILLING.md and API.md stored as items of the single
+//! table (`billing-store`), with the keys and conditions that make duplicates impossible
+//! rather than unlikely. docs/data-model.md lists each item and access pattern.
+//!
+//! Reads go through [`Ledger`]; writes are collected in a [`Change`] and committed at once, so
+//! a state change, its audit entry and its outbox event are one atomic write.
+
+mod change;
+mod error;
+mod idempotency;
+pub mod keys;
+mod ledger;
+mod record;
+mod token;
+
+pub use change::{AuditEntry, Change};
+pub use error::{Conflict, LedgerError, Result};
+pub use idempotency::{IdempotencyStart, StoredResponse};
+pub use ledger::{AuditFilter, InvoiceFilter, Ledger, Listing, PAGE_LIMIT_MAX, PageRequest};
+pub use record::Versioned;
+pub use token::{Token, hash_secret};
