@@ -9,7 +9,6 @@ use billing_core::invoice::{CreditNote, Invoice, InvoiceStatus};
 use billing_core::payment::Payment;
 use billing_core::plan::Plan;
 use billing_core::subscription::Subscription;
-use billing_core::usage::UsageEvent;
 use billing_core::user::User;
 use billing_core::{Timestamp, audit::AuditAction};
 use billing_store::{AttributeValue, Condition, Key, TransactItem, Update};
@@ -426,19 +425,20 @@ impl Change {
         Ok(())
     }
 
-    /// Counts a usage event once per (user, event id): `index` names it in the conflict.
-    pub fn count_usage_event(&mut self, event: &UsageEvent, index: usize) -> Result<()> {
+    /// Records that usage batch `batch_id` has been added to the sums: in the same change as
+    /// its [`Change::add_usage`] writes, so a redelivered batch is never added twice.
+    pub fn mark_usage_batch_applied(&mut self, batch_id: &str, at: Timestamp) -> Result<()> {
         let item = to_item(
-            "usage_event",
-            event,
-            &keys::usage_event(&event.user_id, &event.id),
+            "usage_batch",
+            &serde_json::json!({"batch_id": batch_id, "at": sortable(at)}),
+            &keys::usage_batch(batch_id),
             None,
             vec![],
         )?;
         self.put(
             item,
             Condition::NotExists,
-            Some(Conflict::UsageEventCounted { index }),
+            Some(Conflict::UsageBatchApplied),
         );
         Ok(())
     }

@@ -34,10 +34,8 @@ pub enum Conflict {
     PaymentRecorded {
         invoice_id: String,
     },
-    /// A usage event with this (user, id) was counted already.
-    UsageEventCounted {
-        index: usize,
-    },
+    /// This usage batch was added to the sums already.
+    UsageBatchApplied,
     /// The usage period is sealed for billing: the usage is late.
     UsagePeriodSealed,
     WebhookEventProcessed {

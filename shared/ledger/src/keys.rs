@@ -159,6 +159,11 @@ pub fn usage_event(user_id: &str, event_id: &str) -> Key {
     Key::new(format!("EVT#{user_id}#{event_id}"), ENTITY)
 }
 
+/// Marks a usage batch as added to the sums.
+pub fn usage_batch(batch_id: &str) -> Key {
+    Key::new(format!("USAGEBATCH#{batch_id}"), ENTITY)
+}
+
 /// The partition of a user's per-second usage sums of one metric.
 pub fn usage_partition(user_id: &str, metric: &str) -> String {
     format!("USAGE#{user_id}#{metric}")

@@ -9,6 +9,7 @@ use billing_core::invoice::{CreditNote, Invoice, InvoiceStatus};
 use billing_core::payment::Payment;
 use billing_core::plan::Plan;
 use billing_core::subscription::{Subscription, SubscriptionStatus};
+use billing_core::usage::UsageEvent;
 use billing_core::user::User;
 use billing_store::limits::TRANSACT_ITEMS_MAX;
 use billing_store::{
@@ -64,6 +65,17 @@ pub struct InvoiceFilter {
 pub struct AuditFilter {
     pub entity_id: Option<String>,
     pub action: Option<AuditAction>,
+}
+
+/// What claiming a usage event found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageClaim {
+    /// First time this (user, event id) is seen: this batch counts it.
+    New,
+    /// This batch claimed it before (it is being redelivered): still this batch's to count.
+    OursAgain,
+    /// Another batch claimed it: not counted here.
+    Duplicate,
 }
 
 #[derive(Clone)]
@@ -534,6 +546,52 @@ impl Ledger {
                 None => return Ok(total),
             }
         }
+    }
+
+    /// Claims a usage event for batch `batch_id`: the one conditional write per event
+    /// (1 WRU, outside any transaction) that makes it count once per (user, event id).
+    ///
+    /// The batch then adds the quantities of its `New` and `OursAgain` events to the sums in
+    /// one change with [`Change::mark_usage_batch_applied`]. A batch that died between the two
+    /// steps finds its own claims again when redelivered (`OursAgain`), and the marker keeps a
+    /// batch from being added twice; another batch's copy of the event is a `Duplicate`.
+    pub async fn claim_usage_event(
+        &self,
+        event: &UsageEvent,
+        batch_id: &str,
+    ) -> Result<UsageClaim> {
+        let item = to_item(
+            "usage_event",
+            event,
+            &keys::usage_event(&event.user_id, &event.id),
+            None,
+            vec![("batch_id", s(batch_id))],
+        )?;
+        match self.table.put(item, Condition::NotExists).await {
+            Ok(()) => Ok(UsageClaim::New),
+            Err(StoreError::ConditionFailed) => {
+                let owner = self
+                    .table
+                    .get(&keys::usage_event(&event.user_id, &event.id))
+                    .await?
+                    .and_then(|item| string_attribute(&item, "batch_id"));
+                Ok(if owner.as_deref() == Some(batch_id) {
+                    UsageClaim::OursAgain
+                } else {
+                    UsageClaim::Duplicate
+                })
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Whether usage batch `batch_id` was already added to the sums.
+    pub async fn usage_batch_applied(&self, batch_id: &str) -> Result<bool> {
+        Ok(self
+            .table
+            .get(&keys::usage_batch(batch_id))
+            .await?
+            .is_some())
     }
 
     /// Closes a subscription's period for aggregation: after this returns, no usage of the

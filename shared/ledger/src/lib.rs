@@ -16,6 +16,8 @@ mod token;
 pub use change::{AuditEntry, Change};
 pub use error::{Conflict, LedgerError, Result};
 pub use idempotency::{IdempotencyStart, StoredResponse};
-pub use ledger::{AuditFilter, InvoiceFilter, Ledger, Listing, PAGE_LIMIT_MAX, PageRequest};
+pub use ledger::{
+    AuditFilter, InvoiceFilter, Ledger, Listing, PAGE_LIMIT_MAX, PageRequest, UsageClaim,
+};
 pub use record::Versioned;
 pub use token::{Token, hash_secret};

@@ -893,37 +893,54 @@ mod cases {
             quantity,
             timestamp: at(when),
         };
+        /// What an aggregator does with one batch: claim each event, then add the counted ones
+        /// with the batch marker (and the seal check) in one change.
+        async fn aggregate(
+            ledger: &Ledger,
+            batch_id: &str,
+            events: &[UsageEvent],
+            crash_before_adding: bool,
+        ) -> Result<usize> {
+            if ledger.usage_batch_applied(batch_id).await? {
+                return Ok(0);
+            }
+            let mut counted = Vec::new();
+            for event in events {
+                if ledger.claim_usage_event(event, batch_id).await? != UsageClaim::Duplicate {
+                    counted.push(event);
+                }
+            }
+            if crash_before_adding {
+                return Ok(0);
+            }
+            commit(ledger, |c| {
+                for e in &counted {
+                    c.add_usage(&e.user_id, &e.metric, e.timestamp, e.quantity);
+                }
+                c.mark_usage_batch_applied(batch_id, at("2027-02-01T00:00:00Z"))
+                    .unwrap();
+                c.require_usage_unsealed("sub_1", at("2027-01-01T00:00:00Z"));
+            })
+            .await?;
+            Ok(counted.len())
+        }
         let batch = [
             event("e1", 5, "2027-01-01T00:00:00Z"),
             event("e2", 7, "2027-01-15T12:00:00Z"),
             event("e3", 11, "2027-01-31T23:59:59Z"),
             event("e4", 13, "2027-02-01T00:00:00Z"),
         ];
-        commit(&ledger, |c| {
-            for (i, e) in batch.iter().enumerate() {
-                c.count_usage_event(e, i).unwrap();
-                c.add_usage(&e.user_id, &e.metric, e.timestamp, e.quantity);
-            }
-            c.require_usage_unsealed("sub_1", at("2027-01-01T00:00:00Z"));
-        })
-        .await
-        .unwrap();
-        // A redelivered batch (with e2's id reused for another quantity) changes nothing.
-        let duplicate = event("e2", 1_000, "2027-01-20T00:00:00Z");
-        let again = commit(&ledger, |c| {
-            c.count_usage_event(&batch[0], 0).unwrap();
-            c.add_usage("usr_1", "api_calls", batch[0].timestamp, 5);
-            c.count_usage_event(&duplicate, 1).unwrap();
-            c.add_usage("usr_1", "api_calls", duplicate.timestamp, 1_000);
-        })
-        .await;
-        assert_eq!(
-            again.unwrap_err().conflicts(),
-            [
-                Conflict::UsageEventCounted { index: 0 },
-                Conflict::UsageEventCounted { index: 1 }
-            ]
-        );
+        // The first delivery dies after claiming; the redelivery finishes it, once.
+        assert_eq!(aggregate(&ledger, "b1", &batch, true).await.unwrap(), 0);
+        assert_eq!(aggregate(&ledger, "b1", &batch, false).await.unwrap(), 4);
+        assert_eq!(aggregate(&ledger, "b1", &batch, false).await.unwrap(), 0);
+        // Another batch resending e2 (even with other fields) and e1 counts only its new event.
+        let resent = [
+            event("e2", 1_000, "2027-01-20T00:00:00Z"),
+            batch[0].clone(),
+            event("e6", 2, "2027-01-10T00:00:00Z"),
+        ];
+        assert_eq!(aggregate(&ledger, "b2", &resent, false).await.unwrap(), 1);
 
         let sum = |from: &str, to: &str| {
             let ledger = ledger.clone();
@@ -937,12 +954,12 @@ mod cases {
         };
         assert_eq!(
             sum("2027-01-01T00:00:00Z", "2027-02-01T00:00:00Z").await,
-            23,
+            25,
             "[S, E) excludes E"
         );
         assert_eq!(
             sum("2027-01-01T00:00:01Z", "2027-02-01T00:00:01Z").await,
-            31
+            33
         );
         assert_eq!(sum("2027-01-15T12:00:00Z", "2027-01-15T12:00:01Z").await, 7);
         assert_eq!(sum("2027-01-15T12:00:01Z", "2027-01-15T12:00:01Z").await, 0);
@@ -968,20 +985,15 @@ mod cases {
             .seal_usage("sub_1", at("2027-01-01T00:00:00Z"))
             .await
             .unwrap();
-        let late = event("e5", 3, "2027-01-20T00:00:00Z");
-        let refused = commit(&ledger, |c| {
-            c.count_usage_event(&late, 0).unwrap();
-            c.add_usage(&late.user_id, &late.metric, late.timestamp, late.quantity);
-            c.require_usage_unsealed("sub_1", at("2027-01-01T00:00:00Z"));
-        })
-        .await;
+        let late = [event("e5", 3, "2027-01-20T00:00:00Z")];
+        let refused = aggregate(&ledger, "b3", &late, false).await;
         assert_eq!(
             refused.unwrap_err().conflicts(),
             [Conflict::UsagePeriodSealed]
         );
         assert_eq!(
             sum("2027-01-01T00:00:00Z", "2027-02-01T00:00:00Z").await,
-            23
+            25
         );
     }
 

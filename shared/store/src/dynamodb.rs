@@ -27,6 +27,8 @@ use aws_sdk_dynamodb::types::{
 };
 use serde_dynamo::{AttributeValue, Item};
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const BACKEND: &str = "dynamodb";
@@ -49,6 +51,30 @@ type ValuePlaceholders = Option<HashMap<String, sdk::AttributeValue>>;
 pub struct DynamoDbTable {
     client: Client,
     table_name: String,
+    /// Write capacity consumed by this handle's successful writes, in thousandths of a unit
+    /// (DynamoDB reports fractions); shared by clones. What BENCHMARKS.md's write costs read.
+    write_milli_units: Arc<AtomicU64>,
+}
+
+/// Adds the write units DynamoDB reported for one call to `meter`.
+fn meter_writes<'a>(
+    meter: &AtomicU64,
+    consumed: impl IntoIterator<Item = &'a sdk::ConsumedCapacity>,
+) {
+    for capacity in consumed {
+        let units = capacity
+            .write_capacity_units()
+            .or(capacity.capacity_units())
+            .unwrap_or(0.0);
+        // Capacity units are a metric reported as f64, not money; thousandths keep it integral.
+        #[allow(
+            clippy::float_arithmetic,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let milli = (units * 1000.0).round().max(0.0) as u64;
+        meter.fetch_add(milli, Ordering::Relaxed);
+    }
 }
 
 /// A DynamoDB client configured from the environment (region, credentials, and
@@ -74,7 +100,14 @@ impl DynamoDbTable {
         Self {
             client,
             table_name: table_name.into(),
+            write_milli_units: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Write capacity consumed so far by successful writes through this handle (and its
+    /// clones), in thousandths of a write capacity unit.
+    pub fn consumed_write_milli_units(&self) -> u64 {
+        self.write_milli_units.load(Ordering::Relaxed)
     }
 
     pub fn table_name(&self) -> &str {
@@ -450,16 +483,19 @@ impl Table for DynamoDbTable {
         let mut placeholders = Placeholders::default();
         let condition = placeholders.condition(&condition, now_epoch_seconds());
         let (names, values) = placeholders.into_parts();
-        self.client
+        let output = self
+            .client
             .put_item()
             .table_name(&self.table_name)
             .set_item(Some(item.into()))
             .set_condition_expression(condition)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
+            .return_consumed_capacity(sdk::ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|error| sdk_error("put", error))?;
+        meter_writes(&self.write_milli_units, output.consumed_capacity());
         Ok(())
     }
 
@@ -485,9 +521,11 @@ impl Table for DynamoDbTable {
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
             .return_values(sdk::ReturnValue::AllNew)
+            .return_consumed_capacity(sdk::ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|error| sdk_error("update", error))?;
+        meter_writes(&self.write_milli_units, output.consumed_capacity());
         Ok(Item::from(output.attributes.unwrap_or_default()))
     }
 
@@ -496,16 +534,19 @@ impl Table for DynamoDbTable {
         let mut placeholders = Placeholders::default();
         let condition = placeholders.condition(&condition, now_epoch_seconds());
         let (names, values) = placeholders.into_parts();
-        self.client
+        let output = self
+            .client
             .delete_item()
             .table_name(&self.table_name)
             .set_key(Some(sdk_key(key)))
             .set_condition_expression(condition)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
+            .return_consumed_capacity(sdk::ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|error| sdk_error("delete", error))?;
+        meter_writes(&self.write_milli_units, output.consumed_capacity());
         Ok(())
     }
 
@@ -520,10 +561,14 @@ impl Table for DynamoDbTable {
             .client
             .transact_write_items()
             .set_transact_items(Some(actions))
+            .return_consumed_capacity(sdk::ReturnConsumedCapacity::Total)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(output) => {
+                meter_writes(&self.write_milli_units, output.consumed_capacity());
+                Ok(())
+            }
             Err(error) => match error.as_service_error() {
                 Some(
                     aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(
