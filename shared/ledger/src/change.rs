@@ -68,6 +68,44 @@ impl Change {
         self.writes.is_empty()
     }
 
+    /// What this change costs in DynamoDB write units by AWS's published rules: each write
+    /// costs 1 unit per started KB of the item, twice that inside a transaction (a change of
+    /// more than one write), and 1 unit per KB more for every GSI a put item appears in (all
+    /// attributes are projected). Condition checks are counted like transactional writes, and
+    /// updates at the size of the key and values they send: an estimate, for BENCHMARKS.md and
+    /// metrics, since DynamoDB Local does not price transactions.
+    pub fn estimated_write_units(&self) -> u64 {
+        let factor: u64 = if self.writes.len() > 1 { 2 } else { 1 };
+        let kilobytes =
+            |bytes: usize| u64::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u64::MAX);
+        self.writes
+            .iter()
+            .map(|(write, _)| match write {
+                TransactItem::Put { item, .. } => {
+                    let size = kilobytes(billing_store::item_size_bytes(item));
+                    let indexes = billing_store::schema::GSIS
+                        .iter()
+                        .filter(|gsi| item.contains_key(gsi.partition_key))
+                        .count();
+                    factor * size + size * u64::try_from(indexes).unwrap_or(0)
+                }
+                TransactItem::Update { key, update, .. } => {
+                    let values: usize = update
+                        .actions
+                        .iter()
+                        .map(|action| match action {
+                            billing_store::UpdateAction::Set(name, _)
+                            | billing_store::UpdateAction::Remove(name) => name.len() + 16,
+                            billing_store::UpdateAction::Add(name, _) => name.len() + 8,
+                        })
+                        .sum();
+                    factor * kilobytes(key.pk.len() + key.sk.len() + values)
+                }
+                TransactItem::Delete { .. } | TransactItem::ConditionCheck { .. } => factor,
+            })
+            .sum()
+    }
+
     fn put(&mut self, item: billing_store::Item, condition: Condition, conflict: Option<Conflict>) {
         self.writes
             .push((TransactItem::Put { item, condition }, conflict));
@@ -564,4 +602,45 @@ fn invoice_item(invoice: &Invoice, version: u64) -> Result<billing_store::Item> 
         Some(version),
         extra,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_single_write_costs_one_unit_per_kilobyte_and_a_transaction_twice() {
+        let mut single = Change::new();
+        single
+            .mark_webhook_processed("evt_1", at("2027-01-01T00:00:00Z"))
+            .unwrap();
+        assert_eq!(single.estimated_write_units(), 1);
+        let mut pair = Change::new();
+        pair.mark_webhook_processed("evt_1", at("2027-01-01T00:00:00Z"))
+            .unwrap();
+        pair.require_usage_unsealed("sub_1", at("2027-01-01T00:00:00Z"));
+        assert_eq!(pair.estimated_write_units(), 4);
+    }
+
+    #[test]
+    fn every_gsi_a_put_item_appears_in_costs_its_size_again() {
+        let entry = AuditEntry {
+            id: "aud_1".into(),
+            at: at("2027-01-01T00:00:00Z"),
+            actor: "test".into(),
+            action: AuditAction::UserCreated,
+            entity_type: EntityType::User,
+            entity_id: "usr_1".into(),
+            data: serde_json::json!({"big": "x".repeat(1500)}),
+        };
+        let mut change = Change::new();
+        change.audit(&entry).unwrap();
+        // Audit item: 2 KB × 2 (transaction) + 2 KB × 2 GSIs; outbox item: 2 KB × 2.
+        assert_eq!(change.estimated_write_units(), 4 + 4 + 4);
+    }
 }

@@ -32,3 +32,4 @@ pub use model::{
 pub use serde_dynamo::{AttributeValue, Item};
 pub use table::Table;
 pub use ttl::{is_expired, now_epoch_seconds};
+pub use validate::item_size_bytes;

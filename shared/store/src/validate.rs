@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 /// DynamoDB's item size: UTF-8 attribute names plus value sizes (docs: "Item sizes and
 /// formats"). Numbers are about one byte per two significant digits plus one.
-pub(crate) fn item_size_bytes(item: &Item) -> usize {
+pub fn item_size_bytes(item: &Item) -> usize {
     item.iter()
         .map(|(name, value)| name.len() + value_size_bytes(value))
         .sum()
