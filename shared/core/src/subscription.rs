@@ -436,12 +436,7 @@ impl Subscription {
                 actions,
             });
         }
-        let interrupted = self.current_period();
-        let used = Period::new(interrupted.start, now);
-        let mut lines = plan_usage_lines(current_plan, usage, used)?;
-        // The credit uses the old plan's period and fee: a monthly → yearly change credits the
-        // unused month, a yearly → monthly change the unused year.
-        lines.extend(proration_line(current_plan, interrupted, now)?);
+        let (used, mut lines) = self.interrupt_period(current_plan, usage, now)?;
         let opening = Period::new(now, add_months(now, new_plan.interval.months())?);
         lines.push(base_fee_line(new_plan, opening));
         next.billing_anchor = now;
@@ -515,10 +510,7 @@ impl Subscription {
                 actions,
             });
         }
-        let interrupted = self.current_period();
-        let used = Period::new(interrupted.start, now);
-        let mut lines = plan_usage_lines(current_plan, usage, used)?;
-        lines.extend(proration_line(current_plan, interrupted, now)?);
+        let (used, lines) = self.interrupt_period(current_plan, usage, now)?;
         let invoice = (!lines.is_empty())
             .then(|| self.draft(BillingReason::SubscriptionCancel, current_plan, used, lines));
         Ok(Transition {
@@ -526,6 +518,23 @@ impl Subscription {
             invoice,
             actions,
         })
+    }
+
+    /// Cuts the current (paid) period short at `now`: the used part `[S, now)` and its lines,
+    /// the usage of `[S, now)` priced by `current_plan` and a credit for the unused fee. The
+    /// credit uses the interrupted period and its plan's fee: a monthly → yearly change credits
+    /// the unused month, a yearly → monthly change the unused year.
+    fn interrupt_period(
+        &self,
+        current_plan: &Plan,
+        usage: &(impl UsageTotals + ?Sized),
+        now: Timestamp,
+    ) -> Result<(Period, Vec<InvoiceLine>)> {
+        let interrupted = self.current_period();
+        let used = Period::new(interrupted.start, now);
+        let mut lines = plan_usage_lines(current_plan, usage, used)?;
+        lines.extend(proration_line(current_plan, interrupted, now)?);
+        Ok((used, lines))
     }
 
     /// A payment of one of its invoices failed: `active → past_due`. Otherwise unchanged.

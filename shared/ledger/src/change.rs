@@ -119,14 +119,12 @@ impl Change {
     // ---- users
 
     pub fn create_user(&mut self, user: &User, email_key: &str) -> Result<()> {
-        let claim = to_item(
+        self.claim(
             "email_claim",
-            &serde_json::json!({"user_id": user.id}),
-            &keys::email_claim(email_key),
-            None,
-            vec![],
+            serde_json::json!({"user_id": user.id}),
+            keys::email_claim(email_key),
+            Conflict::EmailTaken,
         )?;
-        self.put(claim, Condition::NotExists, Some(Conflict::EmailTaken));
         self.put(user_item(user, 1)?, Condition::NotExists, None);
         Ok(())
     }
@@ -232,38 +230,38 @@ impl Change {
     }
 
     fn claim_plan(&mut self, subscription: &Subscription, plan: &Plan) -> Result<()> {
-        let claim = to_item(
+        self.claim(
             "plan_claim",
-            &serde_json::json!({"subscription_id": subscription.id}),
-            &keys::plan_claim(&subscription.user_id, &plan.code),
-            None,
-            vec![],
-        )?;
-        self.put(
-            claim,
-            Condition::NotExists,
-            Some(Conflict::PlanAlreadySubscribed {
+            serde_json::json!({"subscription_id": subscription.id}),
+            keys::plan_claim(&subscription.user_id, &plan.code),
+            Conflict::PlanAlreadySubscribed {
                 plan_code: plan.code.clone(),
-            }),
-        );
-        Ok(())
+            },
+        )
     }
 
     fn claim_metric(&mut self, subscription: &Subscription, metric: &str) -> Result<()> {
-        let claim = to_item(
+        self.claim(
             "metric_claim",
-            &serde_json::json!({"subscription_id": subscription.id}),
-            &keys::metric_claim(&subscription.user_id, metric),
-            None,
-            vec![],
-        )?;
-        self.put(
-            claim,
-            Condition::NotExists,
-            Some(Conflict::MetricClaimed {
+            serde_json::json!({"subscription_id": subscription.id}),
+            keys::metric_claim(&subscription.user_id, metric),
+            Conflict::MetricClaimed {
                 metric: metric.to_owned(),
-            }),
-        );
+            },
+        )
+    }
+
+    /// Puts an item that exists only to be unique (a claim or a marker): `NotExists`, and
+    /// `conflict` when it is already there.
+    fn claim(
+        &mut self,
+        entity_type: &'static str,
+        content: serde_json::Value,
+        key: Key,
+        conflict: Conflict,
+    ) -> Result<()> {
+        let item = to_item(entity_type, &content, &key, None, vec![])?;
+        self.put(item, Condition::NotExists, Some(conflict));
         Ok(())
     }
 
@@ -317,20 +315,14 @@ impl Change {
     /// A payment attempt, unique per (invoice, gateway transaction).
     pub fn create_payment(&mut self, payment: &Payment) -> Result<()> {
         if let Some(txn) = &payment.gateway_txn_id {
-            let claim = to_item(
+            self.claim(
                 "payment_claim",
-                &serde_json::json!({"payment_id": payment.id}),
-                &keys::payment_claim(&payment.invoice_id, txn),
-                None,
-                vec![],
-            )?;
-            self.put(
-                claim,
-                Condition::NotExists,
-                Some(Conflict::PaymentRecorded {
+                serde_json::json!({"payment_id": payment.id}),
+                keys::payment_claim(&payment.invoice_id, txn),
+                Conflict::PaymentRecorded {
                     invoice_id: payment.invoice_id.clone(),
-                }),
-            );
+                },
+            )?;
         }
         let item = to_item(
             "payment",
@@ -395,60 +387,35 @@ impl Change {
 
     /// Processes a gateway event once: a redelivery fails this guard and changes nothing.
     pub fn mark_webhook_processed(&mut self, event_id: &str, at: Timestamp) -> Result<()> {
-        let item = to_item(
+        self.claim(
             "webhook_event",
-            &serde_json::json!({"event_id": event_id, "at": sortable(at)}),
-            &keys::webhook_event(event_id),
-            None,
-            vec![],
-        )?;
-        self.put(
-            item,
-            Condition::NotExists,
-            Some(Conflict::WebhookEventProcessed {
+            serde_json::json!({"event_id": event_id, "at": sortable(at)}),
+            keys::webhook_event(event_id),
+            Conflict::WebhookEventProcessed {
                 event_id: event_id.to_owned(),
-            }),
-        );
-        Ok(())
+            },
+        )
     }
 
     pub fn create_token(&mut self, token: &Token) -> Result<()> {
-        let item = to_item(
-            "token",
-            token,
-            &keys::token(&token.id),
-            Some(1),
-            vec![
-                (gsi::ALL_PK, s("TOKENS")),
-                (gsi::ALL_SK, newest_sk(token.created_at, &token.id)),
-            ],
-        )?;
-        self.put(item, Condition::NotExists, Some(Conflict::TokenExists));
-        let by_hash = to_item(
+        self.put(
+            token_item(token, 1)?,
+            Condition::NotExists,
+            Some(Conflict::TokenExists),
+        );
+        self.claim(
             "token_hash",
-            &serde_json::json!({"token_id": token.id}),
-            &keys::token_by_hash(&token.secret_sha256),
-            None,
-            vec![],
+            serde_json::json!({"token_id": token.id}),
+            keys::token_by_hash(&token.secret_sha256),
+            Conflict::TokenExists,
         )?;
-        self.put(by_hash, Condition::NotExists, Some(Conflict::TokenExists));
         Ok(())
     }
 
     /// Marks the token revoked and removes the lookup by secret, so it authenticates no more.
     pub fn revoke_token(&mut self, revoked: &Token, read_version: u64) -> Result<()> {
-        let item = to_item(
-            "token",
-            revoked,
-            &keys::token(&revoked.id),
-            Some(read_version + 1),
-            vec![
-                (gsi::ALL_PK, s("TOKENS")),
-                (gsi::ALL_SK, newest_sk(revoked.created_at, &revoked.id)),
-            ],
-        )?;
         self.put(
-            item,
+            token_item(revoked, read_version + 1)?,
             Condition::VersionEquals(read_version),
             Some(Conflict::Stale {
                 entity: "token",
@@ -466,19 +433,12 @@ impl Change {
     /// Records that usage batch `batch_id` has been added to the sums: in the same change as
     /// its [`Change::add_usage`] writes, so a redelivered batch is never added twice.
     pub fn mark_usage_batch_applied(&mut self, batch_id: &str, at: Timestamp) -> Result<()> {
-        let item = to_item(
+        self.claim(
             "usage_batch",
-            &serde_json::json!({"batch_id": batch_id, "at": sortable(at)}),
-            &keys::usage_batch(batch_id),
-            None,
-            vec![],
-        )?;
-        self.put(
-            item,
-            Condition::NotExists,
-            Some(Conflict::UsageBatchApplied),
-        );
-        Ok(())
+            serde_json::json!({"batch_id": batch_id, "at": sortable(at)}),
+            keys::usage_batch(batch_id),
+            Conflict::UsageBatchApplied,
+        )
     }
 
     /// Adds `quantity` to the per-second usage sum of (user, metric) at `second`.
@@ -505,6 +465,19 @@ impl Change {
             Some(Conflict::UsagePeriodSealed),
         ));
     }
+}
+
+fn token_item(token: &Token, version: u64) -> Result<billing_store::Item> {
+    to_item(
+        "token",
+        token,
+        &keys::token(&token.id),
+        Some(version),
+        vec![
+            (gsi::ALL_PK, s("TOKENS")),
+            (gsi::ALL_SK, newest_sk(token.created_at, &token.id)),
+        ],
+    )
 }
 
 fn user_item(user: &User, version: u64) -> Result<billing_store::Item> {
