@@ -1,0 +1,162 @@
+//! The one error of the use cases. Each has a [`ErrorKind`] (what the HTTP layer turns into a
+//! status and an error `type`), a stable `code` and, when a field is at fault, its `param`.
+//! Unexpected failures keep their detail for the logs and never show it to clients.
+
+use billing_core::payment::Payment;
+use billing_core::{BillingError, FieldError};
+use billing_ledger::LedgerError;
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 400: the request is wrong.
+    InvalidRequest,
+    /// 404: a resource in the path does not exist.
+    NotFound,
+    /// 409: the request conflicts with the current state.
+    Conflict,
+    /// 422: well-formed but refused by a rule (credit note cap).
+    Unprocessable,
+    /// 402: the payment was declined.
+    Payment,
+    /// 503: the store cannot be reached; retry.
+    Unavailable,
+    /// 500.
+    Internal,
+}
+
+#[derive(Debug, Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Invalid(FieldError),
+
+    #[error("no {entity} {id}")]
+    NotFound { entity: &'static str, id: String },
+
+    /// A body names something that does not exist (`user_id`, `plan_code`).
+    #[error("no {entity} {id}")]
+    Missing {
+        entity: &'static str,
+        id: String,
+        param: &'static str,
+        code: &'static str,
+    },
+
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        param: Option<&'static str>,
+    },
+
+    #[error(transparent)]
+    Billing(#[from] BillingError),
+
+    /// The charge was declined; the failed payment is recorded and returned.
+    #[error("payment declined: {code}")]
+    PaymentDeclined { code: String, payment: Box<Payment> },
+
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Invalid(_) | Self::Missing { .. } => ErrorKind::InvalidRequest,
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::Conflict { .. } => ErrorKind::Conflict,
+            Self::PaymentDeclined { .. } => ErrorKind::Payment,
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Internal(_) => ErrorKind::Internal,
+            Self::Billing(error) => match error {
+                BillingError::Invalid(_)
+                | BillingError::CurrencyMismatch { .. }
+                | BillingError::DateOutOfRange { .. } => ErrorKind::InvalidRequest,
+                BillingError::UnknownPlan { .. } => ErrorKind::InvalidRequest,
+                BillingError::CreditNoteOverCap { .. } | BillingError::AmountOverflow { .. } => {
+                    ErrorKind::Unprocessable
+                }
+                BillingError::IllegalTransition { .. }
+                | BillingError::RenewalDue { .. }
+                | BillingError::NotDue { .. }
+                | BillingError::BeforePeriodStart { .. }
+                | BillingError::PlanArchived { .. }
+                | BillingError::SamePlan { .. }
+                | BillingError::MetricAlreadyPriced { .. }
+                | BillingError::InvoiceNotOpen { .. }
+                | BillingError::InvoiceNotPaid { .. } => ErrorKind::Conflict,
+            },
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            Self::Invalid(field) => field.code,
+            Self::NotFound { .. } => "resource_missing",
+            Self::Missing { code, .. } | Self::Conflict { code, .. } => code,
+            Self::Billing(error) => error.code(),
+            Self::PaymentDeclined { code, .. } => code,
+            Self::Unavailable(_) => "store_unavailable",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            Self::Invalid(field) => Some(&field.param),
+            Self::Missing { param, .. } => Some(param),
+            Self::Conflict { param, .. } => *param,
+            Self::Billing(error) => error.param(),
+            _ => None,
+        }
+    }
+
+    /// The message a client may see: everything but internal detail.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Unavailable(_) => "the store is unavailable; retry shortly".to_owned(),
+            Self::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn conflict(
+        code: &'static str,
+        message: impl Into<String>,
+        param: Option<&'static str>,
+    ) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+            param,
+        }
+    }
+
+    pub fn not_found(entity: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            entity,
+            id: id.into(),
+        }
+    }
+}
+
+impl From<FieldError> for AppError {
+    fn from(value: FieldError) -> Self {
+        Self::Invalid(value)
+    }
+}
+
+impl From<LedgerError> for AppError {
+    fn from(value: LedgerError) -> Self {
+        match value {
+            LedgerError::Store(billing_store::StoreError::Backend { message, .. }) => {
+                Self::Unavailable(message)
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}

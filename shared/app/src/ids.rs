@@ -1,0 +1,50 @@
+//! Opaque resource ids with a type prefix (API.md): `usr_`, `sub_`, `inv_`, `pay_`, `cn_`,
+//! `tok_`, `aud_`. Random, 96 bits: unguessable and collision-free in practice; uniqueness that
+//! matters for money (one invoice per period…) comes from deterministic keys, not from ids.
+
+use rand::RngCore;
+
+pub const USER: &str = "usr";
+pub const SUBSCRIPTION: &str = "sub";
+pub const INVOICE: &str = "inv";
+pub const PAYMENT: &str = "pay";
+pub const CREDIT_NOTE: &str = "cn";
+pub const TOKEN: &str = "tok";
+pub const AUDIT: &str = "aud";
+
+/// A new id such as `usr_4f9c0a1b2c3d4e5f60718293`.
+pub fn new_id(prefix: &str) -> String {
+    let mut bytes = [0_u8; 12];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut id = String::with_capacity(prefix.len() + 1 + 24);
+    id.push_str(prefix);
+    id.push('_');
+    for byte in bytes {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
+}
+
+/// A secret for an API token: 256 random bits, hex, with a recognisable prefix.
+pub fn new_secret() -> String {
+    let mut bytes = [0_u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut secret = String::from("sk_");
+    for byte in bytes {
+        secret.push_str(&format!("{byte:02x}"));
+    }
+    secret
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_carry_their_prefix_and_differ() {
+        let (a, b) = (new_id(USER), new_id(USER));
+        assert!(a.starts_with("usr_") && a.len() == 28);
+        assert_ne!(a, b);
+        assert!(new_secret().starts_with("sk_"));
+    }
+}

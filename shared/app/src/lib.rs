@@ -1,0 +1,13 @@
+//! The use cases of the billing system. Every entry point — the HTTP API, the SQS aggregator,
+//! the scheduled runs, the local runner — calls these; none re-implements a rule. Each use case
+//! reads through the ledger, lets `billing-core` decide, and commits one atomic `Change` with
+//! its audit entries.
+
+pub mod clock;
+pub mod context;
+pub mod error;
+pub mod ids;
+pub mod ports;
+
+pub use context::{Actor, App};
+pub use error::{AppError, ErrorKind};
