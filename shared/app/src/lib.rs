@@ -8,6 +8,7 @@ pub mod context;
 pub mod error;
 pub mod ids;
 pub mod ports;
+pub mod queue;
 
 pub use context::{Actor, App};
 pub use error::{AppError, ErrorKind};

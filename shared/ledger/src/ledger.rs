@@ -67,6 +67,16 @@ pub struct AuditFilter {
     pub action: Option<AuditAction>,
 }
 
+/// A batch of accepted usage waiting in the durable queue.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueuedUsage {
+    pub batch_id: String,
+    pub events: Vec<UsageEvent>,
+    /// The queue item's sort key, to remove it once aggregated.
+    #[serde(default, rename = "sk", skip_serializing)]
+    pub queue_position: String,
+}
+
 /// What claiming a usage event found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsageClaim {
@@ -583,6 +593,58 @@ impl Ledger {
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Queues an accepted batch of usage durably (one write for the whole batch): when this
+    /// returns, the batch survives a crash. Its queue key is the batch's id for aggregation.
+    pub async fn enqueue_usage(
+        &self,
+        batch_id: &str,
+        enqueued_at: Timestamp,
+        events: &[UsageEvent],
+    ) -> Result<()> {
+        let shard = keys::shard_of(batch_id);
+        let key = Key::new(
+            keys::usage_queue_partition(shard),
+            format!("{}#{batch_id}", sortable(enqueued_at)),
+        );
+        let item = to_item(
+            "usage_queue",
+            &QueuedUsage {
+                batch_id: batch_id.to_owned(),
+                events: events.to_vec(),
+                queue_position: String::new(),
+            },
+            &key,
+            None,
+            vec![],
+        )?;
+        self.table.put(item, Condition::NotExists).await?;
+        Ok(())
+    }
+
+    /// Up to `limit` queued batches of one shard, oldest first.
+    pub async fn queued_usage(&self, shard: u32, limit: usize) -> Result<Vec<QueuedUsage>> {
+        let query = Query::partition(
+            Index::Primary,
+            keys::usage_queue_partition(shard),
+            limit.clamp(1, PAGE_LIMIT_MAX),
+        );
+        let page = self.table.query(query).await?;
+        page.items
+            .into_iter()
+            .map(|item| from_item("usage_queue", item))
+            .collect()
+    }
+
+    /// Forgets a queued batch once it is aggregated (or found to be applied already).
+    pub async fn dequeue_usage(&self, batch: &QueuedUsage) -> Result<()> {
+        let key = Key::new(
+            keys::usage_queue_partition(keys::shard_of(&batch.batch_id)),
+            batch.queue_position.clone(),
+        );
+        self.table.delete(&key, Condition::Always).await?;
+        Ok(())
     }
 
     /// Whether usage batch `batch_id` was already added to the sums.

@@ -997,6 +997,49 @@ mod cases {
         );
     }
 
+    pub async fn queued_usage_survives_until_dequeued(ledger: Ledger) {
+        let event = UsageEvent {
+            id: "e1".into(),
+            user_id: "usr_1".into(),
+            metric: "api_calls".into(),
+            quantity: 4,
+            timestamp: at("2027-01-10T00:00:00Z"),
+        };
+        ledger
+            .enqueue_usage(
+                "ub_1",
+                at("2027-01-10T00:00:01Z"),
+                std::slice::from_ref(&event),
+            )
+            .await
+            .unwrap();
+        ledger
+            .enqueue_usage("ub_2", at("2027-01-10T00:00:02Z"), &[])
+            .await
+            .unwrap();
+        let mut queued = Vec::new();
+        for shard in 0..keys::DUE_SHARDS {
+            queued.extend(ledger.queued_usage(shard, 10).await.unwrap());
+        }
+        queued.sort_by(|a, b| a.batch_id.cmp(&b.batch_id));
+        assert_eq!(
+            queued
+                .iter()
+                .map(|q| q.batch_id.as_str())
+                .collect::<Vec<_>>(),
+            ["ub_1", "ub_2"]
+        );
+        assert_eq!(queued[0].events, [event]);
+        for batch in &queued {
+            ledger.dequeue_usage(batch).await.unwrap();
+        }
+        let mut left = 0;
+        for shard in 0..keys::DUE_SHARDS {
+            left += ledger.queued_usage(shard, 10).await.unwrap().len();
+        }
+        assert_eq!(left, 0);
+    }
+
     pub async fn a_payment_lease_has_one_holder_until_it_expires(ledger: Ledger) {
         let now = billing_store::now_epoch_seconds();
         assert!(
@@ -1103,5 +1146,6 @@ on_every_backend!(
     webhook_events_and_the_test_clock,
     usage_counts_once_and_sums_exactly_until_sealed,
     a_payment_lease_has_one_holder_until_it_expires,
+    queued_usage_survives_until_dequeued,
     a_change_over_100_writes_is_refused_whole,
 );

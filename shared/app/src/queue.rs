@@ -1,0 +1,34 @@
+//! The durable usage queue of the local runner: accepted batches are items of the table (one
+//! group-committed write per request), drained by the same aggregation code the SQS function
+//! runs. In AWS the queue is SQS (`functions/`), behind the same [`UsageQueue`] port.
+
+use async_trait::async_trait;
+use billing_core::usage::UsageEvent;
+use billing_ledger::Ledger;
+use chrono::Utc;
+
+use crate::error::AppError;
+use crate::ids;
+use crate::ports::UsageQueue;
+
+pub struct LedgerUsageQueue {
+    ledger: Ledger,
+}
+
+impl LedgerUsageQueue {
+    pub fn new(ledger: Ledger) -> Self {
+        Self { ledger }
+    }
+}
+
+#[async_trait]
+impl UsageQueue for LedgerUsageQueue {
+    async fn enqueue(&self, events: Vec<UsageEvent>) -> Result<(), AppError> {
+        // Queue order is arrival order (system time); billing never reads it.
+        let batch_id = ids::new_id("ub");
+        self.ledger
+            .enqueue_usage(&batch_id, Utc::now(), &events)
+            .await
+            .map_err(AppError::from)
+    }
+}
