@@ -7,8 +7,11 @@ pub mod clock;
 pub mod context;
 pub mod error;
 pub mod ids;
+pub mod plans;
 pub mod ports;
 pub mod queue;
+mod support;
+pub mod users;
 
 pub use context::{Actor, App};
 pub use error::{AppError, ErrorKind};

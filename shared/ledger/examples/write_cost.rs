@@ -165,7 +165,7 @@ async fn main() {
     let read = ledger.subscription("sub_r").await.unwrap().unwrap();
     let now = at("2027-02-01T00:00:00Z");
     ledger
-        .seal_usage("sub_r", read.value.current_period_start)
+        .seal_usage("sub_r", read.value.current_period(), "pro", true)
         .await
         .unwrap();
     let usage = BTreeMap::from([("api_calls".to_string(), 1_250_000_u64)]);

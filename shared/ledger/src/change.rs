@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Conflict, Result};
 use crate::keys::{self, sortable};
+use crate::ledger::LateUsage;
 use crate::record::{n, s, to_item};
 use crate::token::Token;
 
@@ -451,6 +452,39 @@ impl Change {
                 condition: Condition::Always,
             },
             None,
+        ));
+    }
+
+    /// Adds late usage of a closed period, for the subscription's next invoice.
+    pub fn add_late_usage(&mut self, late: &LateUsage) {
+        let delta = i64::try_from(late.quantity).unwrap_or(i64::MAX);
+        self.writes.push((
+            TransactItem::Update {
+                key: keys::late_usage(&late.subscription_id, late.period_start, &late.metric),
+                update: Update::new()
+                    .add("quantity", delta)
+                    .set("subscription_id", s(&late.subscription_id))
+                    .set("period_start", s(sortable(late.period_start)))
+                    .set("period_end", s(sortable(late.period_end)))
+                    .set("plan_code", s(&late.plan_code))
+                    .set("metric", s(&late.metric)),
+                condition: Condition::Always,
+            },
+            None,
+        ));
+    }
+
+    /// Removes late usage once an invoice billed it; fails (a race) if more arrived meanwhile.
+    pub fn clear_late_usage(&mut self, late: &LateUsage) {
+        self.writes.push((
+            TransactItem::Delete {
+                key: keys::late_usage(&late.subscription_id, late.period_start, &late.metric),
+                condition: Condition::AttributeEquals("quantity".into(), n(late.quantity)),
+            },
+            Some(Conflict::Stale {
+                entity: "late_usage",
+                id: late.subscription_id.clone(),
+            }),
         ));
     }
 

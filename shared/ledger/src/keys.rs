@@ -188,6 +188,20 @@ pub fn usage_seal(subscription_id: &str, period_start: Timestamp) -> Key {
     )
 }
 
+/// Usage of a closed period aggregated after it was invoiced, waiting for the next invoice.
+pub fn late_usage(subscription_id: &str, period_start: Timestamp, metric: &str) -> Key {
+    Key::new(
+        late_usage_partition(subscription_id),
+        format!("{}#{metric}", sortable(period_start)),
+    )
+}
+
+pub fn late_usage_partition(subscription_id: &str) -> String {
+    format!("LATE#{subscription_id}")
+}
+
+pub const SEAL_PREFIX: &str = "SEAL#";
+
 /// GSI partitions.
 pub fn renewal_due_partition(shard: u32) -> String {
     format!("RENEW#{shard:02}")

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use billing_core::Timestamp;
 use billing_core::audit::AuditAction;
 use billing_core::invoice::{CreditNote, Invoice, InvoiceStatus};
 use billing_core::payment::Payment;
@@ -11,6 +10,7 @@ use billing_core::plan::Plan;
 use billing_core::subscription::{Subscription, SubscriptionStatus};
 use billing_core::usage::UsageEvent;
 use billing_core::user::User;
+use billing_core::{Period, Timestamp};
 use billing_store::limits::TRANSACT_ITEMS_MAX;
 use billing_store::{
     CancellationReason, Condition, Direction, Index, Item, Key, Query, SortKeyCondition,
@@ -65,6 +65,28 @@ pub struct InvoiceFilter {
 pub struct AuditFilter {
     pub entity_id: Option<String>,
     pub action: Option<AuditAction>,
+}
+
+/// A period closed for aggregation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Seal {
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    /// The plan the period was billed under.
+    pub plan_code: String,
+    /// False for a trial: its usage is never billed, late or not.
+    pub billed: bool,
+}
+
+/// Usage of one closed period and metric, aggregated after the period was invoiced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LateUsage {
+    pub subscription_id: String,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    pub plan_code: String,
+    pub metric: String,
+    pub quantity: u64,
 }
 
 /// A batch of accepted usage waiting in the durable queue.
@@ -657,17 +679,65 @@ impl Ledger {
     }
 
     /// Closes a subscription's period for aggregation: after this returns, no usage of the
-    /// period can be added (see [`Change::require_usage_unsealed`]). Idempotent.
-    pub async fn seal_usage(&self, subscription_id: &str, period_start: Timestamp) -> Result<()> {
+    /// period can be added as on time (see [`Change::require_usage_unsealed`]); usage of it
+    /// aggregated later is late, billed by `plan_code` on the next invoice (none if the period
+    /// was a trial). Idempotent.
+    pub async fn seal_usage(
+        &self,
+        subscription_id: &str,
+        period: Period,
+        plan_code: &str,
+        billed: bool,
+    ) -> Result<()> {
+        let seal = Seal {
+            period_start: period.start,
+            period_end: period.end,
+            plan_code: plan_code.to_owned(),
+            billed,
+        };
         let item = to_item(
             "usage_seal",
-            &serde_json::json!({"subscription_id": subscription_id, "period_start": sortable(period_start)}),
-            &keys::usage_seal(subscription_id, period_start),
+            &seal,
+            &keys::usage_seal(subscription_id, period.start),
             None,
             vec![],
         )?;
         self.table.put(item, Condition::Always).await?;
         Ok(())
+    }
+
+    /// The sealed period of `subscription_id` that contains `at`, if any.
+    pub async fn sealed_period_at(
+        &self,
+        subscription_id: &str,
+        at: Timestamp,
+    ) -> Result<Option<Seal>> {
+        let query = Query::partition(Index::Primary, keys::subscription(subscription_id).pk, 1)
+            .sort(SortKeyCondition::Between(
+                keys::SEAL_PREFIX.to_owned(),
+                format!("{}{}", keys::SEAL_PREFIX, sortable(at)),
+            ))
+            .direction(Direction::Backward);
+        let page = self.table.query(query).await?;
+        let Some(item) = page.items.into_iter().next() else {
+            return Ok(None);
+        };
+        let seal: Seal = from_item("usage_seal", item)?;
+        Ok((at < seal.period_end).then_some(seal))
+    }
+
+    /// Late usage of a subscription waiting for its next invoice.
+    pub async fn late_usage(&self, subscription_id: &str) -> Result<Vec<LateUsage>> {
+        let query = Query::partition(
+            Index::Primary,
+            keys::late_usage_partition(subscription_id),
+            PAGE_LIMIT_MAX,
+        );
+        let page = self.table.query(query).await?;
+        page.items
+            .into_iter()
+            .map(|item| from_item("late_usage", item))
+            .collect()
     }
 
     // ---- leases, webhooks, clock, outbox

@@ -978,11 +978,21 @@ mod cases {
 
         // Once the period is sealed for billing, its usage can no longer be added.
         ledger
-            .seal_usage("sub_1", at("2027-01-01T00:00:00Z"))
+            .seal_usage(
+                "sub_1",
+                Period::new(at("2027-01-01T00:00:00Z"), at("2027-02-01T00:00:00Z")),
+                "metered",
+                true,
+            )
             .await
             .unwrap();
         ledger
-            .seal_usage("sub_1", at("2027-01-01T00:00:00Z"))
+            .seal_usage(
+                "sub_1",
+                Period::new(at("2027-01-01T00:00:00Z"), at("2027-02-01T00:00:00Z")),
+                "metered",
+                true,
+            )
             .await
             .unwrap();
         let late = [event("e5", 3, "2027-01-20T00:00:00Z")];
