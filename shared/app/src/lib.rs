@@ -10,6 +10,7 @@ pub mod ids;
 pub mod plans;
 pub mod ports;
 pub mod queue;
+pub mod subscriptions;
 mod support;
 pub mod users;
 

@@ -1005,6 +1005,56 @@ mod cases {
             sum("2027-01-01T00:00:00Z", "2027-02-01T00:00:00Z").await,
             25
         );
+
+        // The seal tells which closed period an instant falls in, and under which plan.
+        let seal = ledger
+            .sealed_period_at("sub_1", at("2027-01-20T00:00:00Z"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (seal.plan_code.as_str(), seal.billed, seal.period_end),
+            ("metered", true, at("2027-02-01T00:00:00Z"))
+        );
+        assert!(
+            ledger
+                .sealed_period_at("sub_1", at("2027-02-01T00:00:00Z"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            ledger
+                .sealed_period_at("sub_1", at("2026-12-31T23:59:59Z"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        // Late usage waits for the next invoice, and is cleared only as billed.
+        let late = LateUsage {
+            subscription_id: "sub_1".into(),
+            period_start: seal.period_start,
+            period_end: seal.period_end,
+            plan_code: seal.plan_code.clone(),
+            metric: "api_calls".into(),
+            quantity: 3,
+        };
+        commit(&ledger, |c| c.add_late_usage(&late)).await.unwrap();
+        commit(&ledger, |c| c.add_late_usage(&late)).await.unwrap();
+        let waiting = ledger.late_usage("sub_1").await.unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].quantity, 6);
+        assert!(
+            commit(&ledger, |c| c.clear_late_usage(&late))
+                .await
+                .is_err(),
+            "3 were billed, 6 wait"
+        );
+        commit(&ledger, |c| c.clear_late_usage(&waiting[0]))
+            .await
+            .unwrap();
+        assert!(ledger.late_usage("sub_1").await.unwrap().is_empty());
     }
 
     pub async fn queued_usage_survives_until_dequeued(ledger: Ledger) {

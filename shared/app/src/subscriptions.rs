@@ -1,0 +1,477 @@
+//! Subscriptions: create, change plan, cancel, preview and renew. Each command reads through
+//! the ledger, lets `billing-core` decide, and commits the new state, its invoice and its audit
+//! in one change. Periods are sealed for aggregation before their usage is read, so usage that
+//! arrives later is billed late instead of lost.
+
+use std::collections::BTreeMap;
+
+use billing_core::audit::AuditAction;
+use billing_core::invoice::{Invoice, InvoiceDraft, InvoiceLine, Totals};
+use billing_core::plan::{Plan, validate_trial_days};
+use billing_core::pricing::late_usage_lines;
+use billing_core::subscription::{
+    MAX_RENEWALS_PER_CALL, Subscription, SubscriptionStatus, Transition,
+};
+use billing_core::user::User;
+use billing_core::{Currency, Period, Timestamp};
+use billing_ledger::{Change, Conflict, LateUsage, Listing, PageRequest, Versioned};
+use serde::{Deserialize, Serialize};
+
+use crate::context::{Actor, App};
+use crate::error::AppError;
+use crate::ids;
+use crate::support::{
+    Attempt, NumberBlock, audit, finalize_invoice, retry_races, write_user_if_changed,
+};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSubscription {
+    pub user_id: String,
+    pub plan_code: String,
+    #[serde(default)]
+    pub trial_days: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePlan {
+    pub plan_code: String,
+    /// `now` (default) or `period_end`.
+    #[serde(default)]
+    pub effective: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cancel {
+    /// Default true.
+    #[serde(default)]
+    pub at_period_end: Option<bool>,
+}
+
+/// A subscription and the invoice a command produced (if any).
+#[derive(Debug, Clone, Serialize)]
+pub struct SubscriptionWithInvoice {
+    pub subscription: Subscription,
+    pub invoice: Option<Invoice>,
+}
+
+/// The next renewal invoice as it would be with the usage so far; nothing is stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvoicePreview {
+    pub subscription_id: String,
+    pub user_id: String,
+    pub currency: Currency,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    pub lines: Vec<InvoiceLine>,
+    pub subtotal_cents: i64,
+    pub credit_applied_cents: i64,
+    pub amount_due_cents: i64,
+}
+
+async fn read_subscription(app: &App, id: &str) -> Result<Versioned<Subscription>, AppError> {
+    app.ledger
+        .subscription(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("subscription", id))
+}
+
+async fn read_plan(app: &App, code: &str) -> Result<Plan, AppError> {
+    app.ledger
+        .plan(code)
+        .await?
+        .map(|p| p.value)
+        .ok_or_else(|| AppError::Missing {
+            entity: "plan",
+            id: code.to_owned(),
+            param: "plan_code",
+            code: "resource_missing",
+        })
+}
+
+async fn read_user(app: &App, id: &str) -> Result<Versioned<User>, AppError> {
+    app.ledger.user(id).await?.ok_or_else(|| AppError::Missing {
+        entity: "user",
+        id: id.to_owned(),
+        param: "user_id",
+        code: "resource_missing",
+    })
+}
+
+/// The usage of every metric `plan` prices, by `user_id`, in `period`.
+async fn usage_totals(
+    app: &App,
+    user_id: &str,
+    plan: &Plan,
+    period: Period,
+) -> Result<BTreeMap<String, u64>, AppError> {
+    let mut totals = BTreeMap::new();
+    for metric in plan.metrics() {
+        let quantity = app
+            .ledger
+            .usage_sum(user_id, metric, period.start, period.end)
+            .await?;
+        totals.insert(metric.to_owned(), quantity);
+    }
+    Ok(totals)
+}
+
+/// Late usage of the subscription's closed periods as `usage_late` lines, priced as extra
+/// quantity on top of what each period billed, under the plan it was billed under.
+async fn late_lines(
+    app: &App,
+    subscription: &Subscription,
+) -> Result<(Vec<InvoiceLine>, Vec<LateUsage>), AppError> {
+    let pending = app.ledger.late_usage(&subscription.id).await?;
+    let mut lines = Vec::new();
+    for late in &pending {
+        let plan = read_plan(app, &late.plan_code).await?;
+        let Some(charge) = plan.charge_for(&late.metric) else {
+            continue;
+        };
+        let period = Period::new(late.period_start, late.period_end);
+        let total = app
+            .ledger
+            .usage_sum(
+                &subscription.user_id,
+                &late.metric,
+                period.start,
+                period.end,
+            )
+            .await?;
+        let billed = total.saturating_sub(late.quantity);
+        lines.extend(late_usage_lines(charge, billed, late.quantity, period)?);
+    }
+    Ok((lines, pending))
+}
+
+/// Writes a transition: the subscription (moving its claims), its audit, and its invoice with
+/// any late usage, finalized against the user's credit.
+async fn commit_transition(
+    app: &App,
+    read: &Versioned<Subscription>,
+    transition: Transition,
+    plan_before: &Plan,
+    plan_after: &Plan,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<Option<Invoice>, Attempt> {
+    let mut change = Change::new();
+    change.update_subscription(
+        &transition.subscription,
+        read.version,
+        plan_before,
+        plan_after,
+    )?;
+    for action in &transition.actions {
+        audit(
+            &mut change,
+            *action,
+            &read.value.id,
+            actor,
+            now,
+            serde_json::json!({
+                "status": transition.subscription.status,
+                "plan_code": transition.subscription.plan_code,
+                "current_period_end": transition.subscription.current_period_end,
+            }),
+        )?;
+    }
+    let invoice = match transition.invoice {
+        Some(draft) => Some(write_invoice(app, &mut change, draft, &read.value, now, actor).await?),
+        None => None,
+    };
+    app.ledger.commit(change).await.map_err(claim_conflict)?;
+    Ok(invoice)
+}
+
+/// Adds a subscription invoice (with the late usage waiting for it) to `change`.
+async fn write_invoice(
+    app: &App,
+    change: &mut Change,
+    mut draft: InvoiceDraft,
+    subscription: &Subscription,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<Invoice, Attempt> {
+    let (late, pending) = late_lines(app, subscription).await?;
+    draft.lines.extend(late);
+    for billed in &pending {
+        change.clear_late_usage(billed);
+    }
+    let user_read = read_user(app, &subscription.user_id).await?;
+    let mut user = user_read.value.clone();
+    let mut numbers = NumberBlock::after(
+        app.ledger
+            .last_invoice_number()
+            .await
+            .map_err(AppError::from)?,
+    );
+    let invoice = finalize_invoice(change, draft, &mut user, &mut numbers, now, actor)?;
+    numbers.commit_into(change);
+    write_user_if_changed(change, &user_read, &user)?;
+    Ok(invoice)
+}
+
+fn claim_conflict(error: billing_ledger::LedgerError) -> Attempt {
+    for conflict in error.conflicts() {
+        match conflict {
+            Conflict::PlanAlreadySubscribed { plan_code } => {
+                return Attempt::Fail(AppError::conflict(
+                    "subscription_exists",
+                    format!("the user already has a live subscription to {plan_code}"),
+                    Some("plan_code"),
+                ));
+            }
+            Conflict::MetricClaimed { metric } => {
+                return Attempt::Fail(
+                    billing_core::BillingError::MetricAlreadyPriced { metric }.into(),
+                );
+            }
+            _ => {}
+        }
+    }
+    error.into()
+}
+
+pub async fn create_subscription(
+    app: &App,
+    request: CreateSubscription,
+    actor: &Actor,
+) -> Result<SubscriptionWithInvoice, AppError> {
+    let trial_days = request
+        .trial_days
+        .map(|d| validate_trial_days(d, "trial_days"))
+        .transpose()?;
+    let plan = read_plan(app, &request.plan_code).await?;
+    read_user(app, &request.user_id).await?;
+    let id = ids::new_id(ids::SUBSCRIPTION);
+    retry_races(|| async {
+        let now = app.clock.now().await?;
+        let created = Subscription::create(id.clone(), request.user_id.clone(), &plan, trial_days, now)?;
+        let mut change = Change::new();
+        change.create_subscription(&created.subscription, &plan)?;
+        audit(&mut change, AuditAction::SubscriptionCreated, &id, actor, now, serde_json::json!({
+            "user_id": request.user_id, "plan_code": plan.code, "status": created.subscription.status,
+        }))?;
+        let invoice = match created.invoice {
+            Some(draft) => Some(write_invoice(app, &mut change, draft, &created.subscription, now, actor).await?),
+            None => None,
+        };
+        app.ledger.commit(change).await.map_err(claim_conflict)?;
+        Ok(SubscriptionWithInvoice { subscription: created.subscription, invoice })
+    })
+    .await
+}
+
+pub async fn get_subscription(app: &App, id: &str) -> Result<Subscription, AppError> {
+    Ok(read_subscription(app, id).await?.value)
+}
+
+pub async fn list_subscriptions(
+    app: &App,
+    user_id: Option<&str>,
+    status: Option<&str>,
+    page: &PageRequest,
+) -> Result<Listing<Subscription>, AppError> {
+    let status = status
+        .map(|s| {
+            SubscriptionStatus::parse(s).ok_or_else(|| {
+                billing_core::FieldError::new(
+                    "status",
+                    "invalid_value",
+                    "must be trialing, active, past_due or canceled",
+                )
+            })
+        })
+        .transpose()?;
+    Ok(app.ledger.subscriptions(user_id, status, page).await?)
+}
+
+pub async fn change_plan(
+    app: &App,
+    id: &str,
+    request: ChangePlan,
+    actor: &Actor,
+) -> Result<SubscriptionWithInvoice, AppError> {
+    let at_period_end = match request.effective.as_deref() {
+        None | Some("now") => false,
+        Some("period_end") => true,
+        Some(_) => {
+            return Err(billing_core::FieldError::new(
+                "effective",
+                "invalid_value",
+                "must be \"now\" or \"period_end\"",
+            )
+            .into());
+        }
+    };
+    let new_plan = read_plan(app, &request.plan_code).await?;
+    retry_races(|| async {
+        let read = read_subscription(app, id).await?;
+        let current = read_plan(app, &read.value.plan_code).await?;
+        let now = app.clock.now().await?;
+        if at_period_end {
+            let transition = read.value.schedule_plan_change(&current, &new_plan, now)?;
+            let invoice =
+                commit_transition(app, &read, transition, &current, &current, now, actor).await?;
+            let subscription = read_subscription(app, id).await?.value;
+            return Ok(SubscriptionWithInvoice {
+                subscription,
+                invoice,
+            });
+        }
+        let used = Period::new(read.value.current_period_start, now);
+        let billed = read.value.status != SubscriptionStatus::Trialing;
+        let usage = if billed {
+            app.ledger
+                .seal_usage(id, used, &current.code, true)
+                .await
+                .map_err(AppError::from)?;
+            usage_totals(app, &read.value.user_id, &current, used).await?
+        } else {
+            BTreeMap::new()
+        };
+        let transition = read
+            .value
+            .change_plan_now(&current, &new_plan, &usage, now)?;
+        let subscription = transition.subscription.clone();
+        let invoice =
+            commit_transition(app, &read, transition, &current, &new_plan, now, actor).await?;
+        Ok(SubscriptionWithInvoice {
+            subscription,
+            invoice,
+        })
+    })
+    .await
+}
+
+pub async fn cancel(
+    app: &App,
+    id: &str,
+    request: Cancel,
+    actor: &Actor,
+) -> Result<SubscriptionWithInvoice, AppError> {
+    let at_period_end = request.at_period_end.unwrap_or(true);
+    retry_races(|| async {
+        let read = read_subscription(app, id).await?;
+        let plan = read_plan(app, &read.value.plan_code).await?;
+        let now = app.clock.now().await?;
+        let transition = if at_period_end {
+            read.value.cancel_at_period_end(now)?
+        } else {
+            let used = Period::new(read.value.current_period_start, now);
+            let billed = read.value.status != SubscriptionStatus::Trialing;
+            app.ledger
+                .seal_usage(id, used, &plan.code, billed)
+                .await
+                .map_err(AppError::from)?;
+            let usage = if billed {
+                usage_totals(app, &read.value.user_id, &plan, used).await?
+            } else {
+                BTreeMap::new()
+            };
+            read.value.cancel_now(&plan, &usage, now)?
+        };
+        let subscription = transition.subscription.clone();
+        let invoice = commit_transition(app, &read, transition, &plan, &plan, now, actor).await?;
+        Ok(SubscriptionWithInvoice {
+            subscription,
+            invoice,
+        })
+    })
+    .await
+}
+
+pub async fn upcoming_invoice(app: &App, id: &str) -> Result<InvoicePreview, AppError> {
+    let read = read_subscription(app, id).await?;
+    let subscription = read.value;
+    let plan = read_plan(app, &subscription.plan_code).await?;
+    let mut plans = vec![plan.clone()];
+    if let Some(pending) = &subscription.pending_plan_code {
+        plans.push(read_plan(app, pending).await?);
+    }
+    let usage = if subscription.status == SubscriptionStatus::Trialing {
+        BTreeMap::new()
+    } else {
+        usage_totals(
+            app,
+            &subscription.user_id,
+            &plan,
+            subscription.current_period(),
+        )
+        .await?
+    };
+    let preview = subscription.preview_renewal(&plans, &usage)?;
+    let (late, _) = late_lines(app, &subscription).await?;
+    let mut lines = preview.invoice.map(|d| d.lines).unwrap_or_default();
+    lines.extend(late);
+    let subtotal = lines.iter().map(|l| l.amount_cents).sum();
+    let user = read_user(app, &subscription.user_id).await?.value;
+    let totals = Totals::compute(subtotal, user.credit_balance_cents)?;
+    Ok(InvoicePreview {
+        subscription_id: subscription.id.clone(),
+        user_id: subscription.user_id.clone(),
+        currency: plan.currency,
+        period_start: subscription.current_period_start,
+        period_end: subscription.current_period_end,
+        lines,
+        subtotal_cents: totals.subtotal_cents,
+        credit_applied_cents: totals.credit_applied_cents,
+        amount_due_cents: totals.amount_due_cents,
+    })
+}
+
+/// Renews `id` period by period until it is no longer due at `now`; returns its new invoices.
+/// Safe to run twice at once and to crash anywhere: each period is one change, and a period's
+/// invoice has a fixed identity, so a rerun finishes the work and duplicates nothing.
+pub async fn renew_due(
+    app: &App,
+    id: &str,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<Vec<Invoice>, AppError> {
+    let mut invoices = Vec::new();
+    for _ in 0..MAX_RENEWALS_PER_CALL {
+        let renewed = retry_races(|| async {
+            let read = read_subscription(app, id).await?;
+            if !read.value.is_due(now) {
+                return Ok(None);
+            }
+            let plan = read_plan(app, &read.value.plan_code).await?;
+            let next_plan = match &read.value.pending_plan_code {
+                Some(code) => read_plan(app, code).await?,
+                None => plan.clone(),
+            };
+            let closing = read.value.current_period();
+            let billed = read.value.status != SubscriptionStatus::Trialing;
+            app.ledger
+                .seal_usage(id, closing, &plan.code, billed)
+                .await
+                .map_err(AppError::from)?;
+            let usage = if billed {
+                usage_totals(app, &read.value.user_id, &plan, closing).await?
+            } else {
+                BTreeMap::new()
+            };
+            let plans = vec![plan.clone(), next_plan.clone()];
+            let transition = read.value.renew(&plans, &usage, now)?;
+            let after_plan = if transition.subscription.is_live() {
+                &next_plan
+            } else {
+                &plan
+            };
+            let invoice =
+                commit_transition(app, &read, transition, &plan, after_plan, now, actor).await?;
+            Ok(Some(invoice))
+        })
+        .await?;
+        match renewed {
+            Some(invoice) => invoices.extend(invoice),
+            None => break,
+        }
+    }
+    Ok(invoices)
+}
