@@ -12,6 +12,7 @@ pub mod ports;
 pub mod queue;
 pub mod subscriptions;
 mod support;
+pub mod usage;
 pub mod users;
 
 pub use context::{Actor, App};
