@@ -7,6 +7,7 @@ pub mod clock;
 pub mod context;
 pub mod error;
 pub mod ids;
+pub mod invoices;
 pub mod plans;
 pub mod ports;
 pub mod queue;

@@ -1,0 +1,427 @@
+//! Invoices and payments: lists, pay now, void, credit and debit notes, and the payment
+//! attempt the payment run shares with "pay now".
+
+use billing_core::audit::AuditAction;
+use billing_core::invoice::{CreditNote, Invoice, InvoiceStatus};
+use billing_core::payment::{
+    AttemptOutcome, Payment, PaymentStatus, SubscriptionEffect, attempt_idempotency_key,
+};
+use billing_core::{FieldError, Timestamp};
+use billing_ledger::{Change, InvoiceFilter, Listing, PageRequest};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::context::{Actor, App};
+use crate::error::AppError;
+use crate::ids;
+use crate::ports::{ChargeOutcome, ChargeRequest};
+use crate::support::{NumberBlock, audit, finalize_invoice, retry_races, write_user_if_changed};
+
+/// How long one charging attempt holds an invoice's lease.
+const PAYMENT_LEASE_SECONDS: i64 = 120;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    pub amount_cents: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InvoiceWithPayment {
+    pub invoice: Invoice,
+    pub payment: Payment,
+}
+
+pub fn parse_status(status: Option<&str>) -> Result<Option<InvoiceStatus>, AppError> {
+    status
+        .map(|s| match s {
+            "open" => Ok(InvoiceStatus::Open),
+            "paid" => Ok(InvoiceStatus::Paid),
+            "void" => Ok(InvoiceStatus::Void),
+            "uncollectible" => Ok(InvoiceStatus::Uncollectible),
+            _ => Err(FieldError::new(
+                "status",
+                "invalid_value",
+                "must be open, paid, void or uncollectible",
+            )
+            .into()),
+        })
+        .transpose()
+}
+
+pub async fn list_invoices(
+    app: &App,
+    filter: &InvoiceFilter,
+    page: &PageRequest,
+) -> Result<Listing<Invoice>, AppError> {
+    Ok(app.ledger.invoices(filter, page).await?)
+}
+
+pub async fn get_invoice(app: &App, id: &str) -> Result<Invoice, AppError> {
+    app.ledger
+        .invoice(id)
+        .await?
+        .map(|i| i.value)
+        .ok_or_else(|| AppError::not_found("invoice", id))
+}
+
+pub async fn list_payments(
+    app: &App,
+    invoice_id: Option<&str>,
+    user_id: Option<&str>,
+    page: &PageRequest,
+) -> Result<Listing<Payment>, AppError> {
+    Ok(app.ledger.payments(invoice_id, user_id, page).await?)
+}
+
+pub async fn void_invoice(app: &App, id: &str, actor: &Actor) -> Result<Invoice, AppError> {
+    retry_races(|| async {
+        let read = app
+            .ledger
+            .invoice(id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::not_found("invoice", id))?;
+        let now = app.clock.now().await?;
+        let mut invoice = read.value.clone();
+        let action = invoice.void(now)?;
+        let mut change = Change::new();
+        change.update_invoice(&invoice, read.version)?;
+        audit(&mut change, action, id, actor, now, serde_json::json!({}))?;
+        app.ledger.commit(change).await?;
+        Ok(invoice)
+    })
+    .await
+}
+
+/// A credit note on a paid invoice: the amount goes to the user's credit balance. The invoice
+/// is rewritten (its version bumped) in the same change, so two concurrent notes cannot both
+/// pass the cap.
+pub async fn create_credit_note(
+    app: &App,
+    id: &str,
+    request: NoteRequest,
+    actor: &Actor,
+) -> Result<CreditNote, AppError> {
+    retry_races(|| async {
+        let read = app
+            .ledger
+            .invoice(id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::not_found("invoice", id))?;
+        let already: i64 = app
+            .ledger
+            .credit_notes(id)
+            .await
+            .map_err(AppError::from)?
+            .iter()
+            .map(|n| n.amount_cents)
+            .sum();
+        read.value
+            .check_credit_note(already, request.amount_cents, &request.reason)?;
+        let now = app.clock.now().await?;
+        let note = CreditNote {
+            id: ids::new_id(ids::CREDIT_NOTE),
+            invoice_id: id.to_owned(),
+            amount_cents: request.amount_cents,
+            reason: request.reason.trim().to_owned(),
+            created_at: now,
+        };
+        let user_read = app
+            .ledger
+            .user(&read.value.user_id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::not_found("user", &read.value.user_id))?;
+        let mut user = user_read.value.clone();
+        user.credit_balance_cents = user.credit_balance_cents.saturating_add(note.amount_cents);
+        let mut change = Change::new();
+        change.update_invoice(&read.value, read.version)?;
+        change.create_credit_note(&note)?;
+        change.update_user(&user, user_read.version)?;
+        audit(
+            &mut change,
+            AuditAction::CreditNoteCreated,
+            &note.id,
+            actor,
+            now,
+            serde_json::json!({"invoice_id": id, "amount_cents": note.amount_cents}),
+        )?;
+        app.ledger.commit(change).await?;
+        Ok(note)
+    })
+    .await
+}
+
+/// A debit note on a paid invoice: a new open invoice with one adjustment line naming it.
+pub async fn create_debit_note(
+    app: &App,
+    id: &str,
+    request: NoteRequest,
+    actor: &Actor,
+) -> Result<Invoice, AppError> {
+    retry_races(|| async {
+        let original = app
+            .ledger
+            .invoice(id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::not_found("invoice", id))?
+            .value;
+        let draft = original.debit_note(request.amount_cents, &request.reason)?;
+        let now = app.clock.now().await?;
+        let user_read = app
+            .ledger
+            .user(&original.user_id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(|| AppError::not_found("user", &original.user_id))?;
+        let mut user = user_read.value.clone();
+        let mut change = Change::new();
+        let mut numbers = NumberBlock::after(
+            app.ledger
+                .last_invoice_number()
+                .await
+                .map_err(AppError::from)?,
+        );
+        let invoice = finalize_invoice(&mut change, draft, &mut user, &mut numbers, now, actor)?;
+        numbers.commit_into(&mut change);
+        write_user_if_changed(&mut change, &user_read, &user)?;
+        audit(
+            &mut change,
+            AuditAction::DebitNoteCreated,
+            &invoice.id,
+            actor,
+            now,
+            serde_json::json!({"related_invoice_id": id, "amount_cents": request.amount_cents}),
+        )?;
+        app.ledger.commit(change).await?;
+        Ok(invoice)
+    })
+    .await
+}
+
+/// Charges an open invoice now (`POST /v1/invoices/{id}/pay`). A decline is returned as
+/// [`AppError::PaymentDeclined`] carrying the recorded payment.
+pub async fn pay_invoice(
+    app: &App,
+    id: &str,
+    actor: &Actor,
+) -> Result<InvoiceWithPayment, AppError> {
+    let now = app.clock.now().await?;
+    let result = attempt_payment(app, id, now, actor).await?;
+    if result.payment.status == PaymentStatus::Failed {
+        return Err(AppError::PaymentDeclined {
+            code: result
+                .payment
+                .failure_code
+                .clone()
+                .unwrap_or_else(|| "card_declined".into()),
+            payment: Box::new(result.payment),
+        });
+    }
+    Ok(result)
+}
+
+/// One payment attempt on an open invoice: under the invoice's lease (so concurrent attempts
+/// never charge twice), transient gateway errors retried inside the attempt with backoff, the
+/// outcome recorded with its effect on the invoice and the subscription in one change.
+pub async fn attempt_payment(
+    app: &App,
+    id: &str,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<InvoiceWithPayment, AppError> {
+    let holder = ids::new_id("lease");
+    let epoch = billing_store::now_epoch_seconds();
+    if !app
+        .ledger
+        .acquire_payment_lease(id, &holder, epoch, PAYMENT_LEASE_SECONDS)
+        .await?
+    {
+        return Err(AppError::conflict(
+            "payment_in_progress",
+            "another payment attempt on this invoice is in flight",
+            None,
+        ));
+    }
+    let result = attempt_under_lease(app, id, now, actor).await;
+    app.ledger.release_payment_lease(id, &holder).await?;
+    result
+}
+
+async fn attempt_under_lease(
+    app: &App,
+    id: &str,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<InvoiceWithPayment, AppError> {
+    let read = app
+        .ledger
+        .invoice(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("invoice", id))?;
+    if read.value.status != InvoiceStatus::Open {
+        return Err(billing_core::BillingError::InvoiceNotOpen {
+            status: read.value.status.as_str(),
+        }
+        .into());
+    }
+    let user_read = app
+        .ledger
+        .user(&read.value.user_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user", &read.value.user_id))?;
+    let attempt = read.value.attempt_count + 1;
+    let request = ChargeRequest {
+        invoice_id: id.to_owned(),
+        user_id: read.value.user_id.clone(),
+        amount_cents: read.value.amount_due_cents,
+        currency: read.value.currency.to_string(),
+        payment_method: user_read.value.payment_method.clone(),
+        idempotency_key: attempt_idempotency_key(id, attempt),
+    };
+    let (outcome, txn) = charge_with_retries(app, &request).await;
+    let payment = Payment {
+        id: ids::new_id(ids::PAYMENT),
+        invoice_id: id.to_owned(),
+        user_id: read.value.user_id.clone(),
+        amount_cents: read.value.amount_due_cents,
+        status: if outcome == AttemptOutcome::Succeeded {
+            PaymentStatus::Succeeded
+        } else {
+            PaymentStatus::Failed
+        },
+        gateway: app.gateway.name().to_owned(),
+        gateway_txn_id: txn,
+        failure_code: match &outcome {
+            AttemptOutcome::Failed { failure_code } => Some(failure_code.clone()),
+            AttemptOutcome::Succeeded => None,
+        },
+        attempt,
+        created_at: now,
+    };
+    let mut invoice = read.value.clone();
+    let effect = invoice.record_attempt(&outcome, now, &app.dunning)?;
+    let mut change = Change::new();
+    change.create_payment(&payment).map_err(AppError::from)?;
+    change
+        .update_invoice(&invoice, read.version)
+        .map_err(AppError::from)?;
+    let write =
+        |change: &mut Change, action: AuditAction, entity: &str, data: serde_json::Value| {
+            audit(change, action, entity, actor, now, data).map_err(crate::users::fail)
+        };
+    write(
+        &mut change,
+        payment.status.audit_action(),
+        &payment.id,
+        serde_json::json!({"invoice_id": id, "amount_cents": payment.amount_cents, "failure_code": payment.failure_code, "attempt": attempt}),
+    )?;
+    for action in &effect.actions {
+        write(
+            &mut change,
+            *action,
+            id,
+            serde_json::json!({"attempt_count": invoice.attempt_count}),
+        )?;
+    }
+    if let Some(subscription_id) = &invoice.subscription_id
+        && effect.subscription != SubscriptionEffect::None
+        && let Some(sub_read) = app.ledger.subscription(subscription_id).await?
+        && let Some(transition) = subscription_transition(&sub_read.value, effect.subscription, now)
+        && !transition.actions.is_empty()
+    {
+        let plan = app
+            .ledger
+            .plan(&sub_read.value.plan_code)
+            .await?
+            .ok_or_else(|| AppError::not_found("plan", &sub_read.value.plan_code))?
+            .value;
+        change
+            .update_subscription(&transition.subscription, sub_read.version, &plan, &plan)
+            .map_err(AppError::from)?;
+        for action in &transition.actions {
+            write(
+                &mut change,
+                *action,
+                subscription_id,
+                serde_json::json!({"invoice_id": id}),
+            )?;
+        }
+    }
+    app.ledger.commit(change).await.map_err(|error| {
+        if error.has_conflict(|c| matches!(c, billing_ledger::Conflict::PaymentRecorded { .. })) {
+            AppError::conflict(
+                "payment_recorded",
+                "this gateway transaction is already recorded",
+                None,
+            )
+        } else {
+            error.into()
+        }
+    })?;
+    Ok(InvoiceWithPayment { invoice, payment })
+}
+
+/// What a payment outcome does to the invoice's subscription.
+fn subscription_transition(
+    subscription: &billing_core::subscription::Subscription,
+    effect: SubscriptionEffect,
+    now: Timestamp,
+) -> Option<billing_core::subscription::Transition> {
+    match effect {
+        SubscriptionEffect::None => None,
+        SubscriptionEffect::PastDue => Some(subscription.mark_past_due()),
+        SubscriptionEffect::Recover => Some(subscription.recover()),
+        SubscriptionEffect::Cancel => Some(subscription.cancel_for_nonpayment(now)),
+    }
+}
+
+/// Calls the gateway, retrying transient errors inside the attempt (BILLING.md: at most 3
+/// calls, exponential backoff with jitter); transient errors that outlast them fail the attempt.
+async fn charge_with_retries(
+    app: &App,
+    request: &ChargeRequest,
+) -> (AttemptOutcome, Option<String>) {
+    let mut failed_calls = 0;
+    loop {
+        match app.gateway.charge(request).await {
+            ChargeOutcome::Succeeded { gateway_txn_id } => {
+                return (AttemptOutcome::Succeeded, Some(gateway_txn_id));
+            }
+            ChargeOutcome::Declined {
+                code,
+                gateway_txn_id,
+            } => {
+                return (
+                    AttemptOutcome::Failed { failure_code: code },
+                    gateway_txn_id,
+                );
+            }
+            ChargeOutcome::Transient { message } => {
+                failed_calls += 1;
+                let random: u64 = rand::rng().random();
+                match app
+                    .transient_retry
+                    .delay_before_next_call_ms(failed_calls, random)
+                {
+                    Some(delay_ms) => {
+                        tracing::warn!(invoice_id = %request.invoice_id, %message, delay_ms, "transient gateway error; retrying");
+                        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                    }
+                    None => {
+                        return (
+                            AttemptOutcome::Failed {
+                                failure_code: "gateway_unavailable".into(),
+                            },
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
