@@ -11,6 +11,7 @@ pub mod invoices;
 pub mod plans;
 pub mod ports;
 pub mod queue;
+pub mod runs;
 pub mod subscriptions;
 mod support;
 pub mod usage;
