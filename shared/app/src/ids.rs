@@ -25,6 +25,21 @@ pub fn new_id(prefix: &str) -> String {
     id
 }
 
+/// A new id whose first part is the creation time (nanoseconds, hex), so ids of one kind
+/// sort in creation order: audit entries of the same second keep the order they happened in.
+pub fn new_ordered_id(prefix: &str) -> String {
+    let nanos = chrono::Utc::now()
+        .timestamp_nanos_opt()
+        .map_or(0, |n| u64::try_from(n).unwrap_or(0));
+    let mut bytes = [0_u8; 4];
+    rand::rng().fill_bytes(&mut bytes);
+    let mut id = format!("{prefix}_{nanos:016x}");
+    for byte in bytes {
+        id.push_str(&format!("{byte:02x}"));
+    }
+    id
+}
+
 /// A secret for an API token: 256 random bits, hex, with a recognisable prefix.
 pub fn new_secret() -> String {
     let mut bytes = [0_u8; 32];
@@ -46,5 +61,7 @@ mod tests {
         assert!(a.starts_with("usr_") && a.len() == 28);
         assert_ne!(a, b);
         assert!(new_secret().starts_with("sk_"));
+        let (first, second) = (new_ordered_id(AUDIT), new_ordered_id(AUDIT));
+        assert!(first < second, "{first} then {second}");
     }
 }

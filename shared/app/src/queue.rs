@@ -24,10 +24,14 @@ impl LedgerUsageQueue {
 #[async_trait]
 impl UsageQueue for LedgerUsageQueue {
     async fn enqueue(&self, events: Vec<UsageEvent>) -> Result<(), AppError> {
-        // Queue order is arrival order (system time); billing never reads it.
+        // Queue order is arrival order (system time, nanoseconds): the first accepted copy of
+        // an event is the first aggregated, so it is the one that counts.
         let batch_id = ids::new_id("ub");
+        let arrival = Utc::now()
+            .timestamp_nanos_opt()
+            .map_or(0, |n| u128::try_from(n).unwrap_or(0));
         self.ledger
-            .enqueue_usage(&batch_id, Utc::now(), &events)
+            .enqueue_usage(&batch_id, arrival, &events)
             .await
             .map_err(AppError::from)
     }

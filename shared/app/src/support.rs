@@ -43,14 +43,20 @@ impl From<billing_core::FieldError> for Attempt {
 }
 
 impl From<LedgerError> for Attempt {
-    /// Stale versions and taken invoice numbers are races; any other conflict a use case did
-    /// not map itself is a bug, reported as internal.
+    /// Stale versions, taken invoice numbers and an invoice another writer created first are
+    /// lost races (re-reading shows the new state); any other conflict a use case did not map
+    /// itself is a bug, reported as internal.
     fn from(value: LedgerError) -> Self {
         let conflicts = value.conflicts();
         let race = !conflicts.is_empty()
-            && conflicts
-                .iter()
-                .all(|c| matches!(c, Conflict::Stale { .. } | Conflict::InvoiceNumberTaken));
+            && conflicts.iter().all(|c| {
+                matches!(
+                    c,
+                    Conflict::Stale { .. }
+                        | Conflict::InvoiceNumberTaken
+                        | Conflict::InvoiceExists { .. }
+                )
+            });
         let transient = matches!(
             value,
             LedgerError::Store(
@@ -95,7 +101,7 @@ pub(crate) fn audit(
     data: serde_json::Value,
 ) -> Result<(), Attempt> {
     let entry = AuditEntry {
-        id: ids::new_id(ids::AUDIT),
+        id: ids::new_ordered_id(ids::AUDIT),
         at,
         actor: actor.0.clone(),
         action,

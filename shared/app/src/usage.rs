@@ -312,25 +312,22 @@ impl Chunk {
     }
 }
 
-/// Aggregates every batch waiting in the durable queue, oldest first per shard.
+/// Aggregates every batch waiting in the durable queue, in arrival order.
 pub async fn drain_usage_queue(app: &App) -> Result<AggregationReport, AppError> {
     let mut total = AggregationReport::default();
-    for shard in 0..billing_ledger::keys::DUE_SHARDS {
-        loop {
-            let batches = app.ledger.queued_usage(shard, 16).await?;
-            if batches.is_empty() {
-                break;
-            }
-            for batch in &batches {
-                let report = aggregate_batch(app, batch).await?;
-                total.counted += report.counted;
-                total.duplicates += report.duplicates;
-                total.late += report.late;
-                app.ledger.dequeue_usage(batch).await?;
-            }
+    loop {
+        let batches = app.ledger.queued_usage(16).await?;
+        if batches.is_empty() {
+            return Ok(total);
+        }
+        for batch in &batches {
+            let report = aggregate_batch(app, batch).await?;
+            total.counted += report.counted;
+            total.duplicates += report.duplicates;
+            total.late += report.late;
+            app.ledger.dequeue_usage(batch).await?;
         }
     }
-    Ok(total)
 }
 
 #[derive(Debug, Clone, Serialize)]

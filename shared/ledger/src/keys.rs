@@ -159,10 +159,9 @@ pub fn usage_event(user_id: &str, event_id: &str) -> Key {
     Key::new(format!("EVT#{user_id}#{event_id}"), ENTITY)
 }
 
-/// Accepted usage waiting for aggregation (the local runner's durable queue), sharded.
-pub fn usage_queue_partition(shard: u32) -> String {
-    format!("UQUEUE#{shard:02}")
-}
+/// Accepted usage waiting for aggregation (the local runner's durable queue). One partition,
+/// ordered by arrival: the first accepted copy of an event must be the first aggregated.
+pub const USAGE_QUEUE_PARTITION: &str = "UQUEUE";
 
 /// Marks a usage batch as added to the sums.
 pub fn usage_batch(batch_id: &str) -> Key {

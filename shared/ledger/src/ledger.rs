@@ -618,38 +618,33 @@ impl Ledger {
     }
 
     /// Queues an accepted batch of usage durably (one write for the whole batch): when this
-    /// returns, the batch survives a crash. Its queue key is the batch's id for aggregation.
+    /// returns, the batch survives a crash. `arrival` orders the queue (nanoseconds of the
+    /// system clock); the batch id is the batch's identity for aggregation.
     pub async fn enqueue_usage(
         &self,
         batch_id: &str,
-        enqueued_at: Timestamp,
+        arrival: u128,
         events: &[UsageEvent],
     ) -> Result<()> {
-        let shard = keys::shard_of(batch_id);
         let key = Key::new(
-            keys::usage_queue_partition(shard),
-            format!("{}#{batch_id}", sortable(enqueued_at)),
+            keys::USAGE_QUEUE_PARTITION,
+            format!("{arrival:039}#{batch_id}"),
         );
-        let item = to_item(
-            "usage_queue",
-            &QueuedUsage {
-                batch_id: batch_id.to_owned(),
-                events: events.to_vec(),
-                queue_position: String::new(),
-            },
-            &key,
-            None,
-            vec![],
-        )?;
+        let batch = QueuedUsage {
+            batch_id: batch_id.to_owned(),
+            events: events.to_vec(),
+            queue_position: String::new(),
+        };
+        let item = to_item("usage_queue", &batch, &key, None, vec![])?;
         self.table.put(item, Condition::NotExists).await?;
         Ok(())
     }
 
-    /// Up to `limit` queued batches of one shard, oldest first.
-    pub async fn queued_usage(&self, shard: u32, limit: usize) -> Result<Vec<QueuedUsage>> {
+    /// Up to `limit` queued batches, in arrival order.
+    pub async fn queued_usage(&self, limit: usize) -> Result<Vec<QueuedUsage>> {
         let query = Query::partition(
             Index::Primary,
-            keys::usage_queue_partition(shard),
+            keys::USAGE_QUEUE_PARTITION,
             limit.clamp(1, PAGE_LIMIT_MAX),
         );
         let page = self.table.query(query).await?;
@@ -659,12 +654,9 @@ impl Ledger {
             .collect()
     }
 
-    /// Forgets a queued batch once it is aggregated (or found to be applied already).
+    /// Forgets a queued batch once it is aggregated.
     pub async fn dequeue_usage(&self, batch: &QueuedUsage) -> Result<()> {
-        let key = Key::new(
-            keys::usage_queue_partition(keys::shard_of(&batch.batch_id)),
-            batch.queue_position.clone(),
-        );
+        let key = Key::new(keys::USAGE_QUEUE_PARTITION, batch.queue_position.clone());
         self.table.delete(&key, Condition::Always).await?;
         Ok(())
     }

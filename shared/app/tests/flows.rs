@@ -1,0 +1,620 @@
+//! Billing flows end to end through the use cases, on every backend (embedded and DynamoDB
+//! Local), with the test clock: the numbers are BILLING.md's.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use billing_app::clock::TestClock;
+use billing_app::ports::SimulatedGateway;
+use billing_app::queue::LedgerUsageQueue;
+use billing_app::subscriptions::{Cancel, ChangePlan, CreateSubscription};
+use billing_app::usage::IngestUsage;
+use billing_app::users::CreateUser;
+use billing_app::*;
+use billing_core::Timestamp;
+use billing_core::invoice::{Invoice, InvoiceStatus, LineKind};
+use billing_core::plan::{PlanDraft, TierDraft, UsageChargeDraft};
+use billing_core::subscription::SubscriptionStatus;
+use billing_core::usage::UsageEventDraft;
+use billing_ledger::{AuditFilter, InvoiceFilter, Ledger, PageRequest};
+use billing_store::testing as fixtures;
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+fn app_on(ledger: Ledger) -> App {
+    App {
+        clock: Arc::new(TestClock::new(ledger.clone())),
+        gateway: Arc::new(SimulatedGateway::default()),
+        usage_queue: Arc::new(LedgerUsageQueue::new(ledger.clone())),
+        ledger,
+        dunning: Default::default(),
+        transient_retry: Default::default(),
+    }
+}
+
+async fn set_clock(app: &App, now: &str) {
+    let previous = app.ledger.test_clock().await.unwrap();
+    app.ledger.set_test_clock(previous, at(now)).await.unwrap();
+}
+
+fn admin() -> Actor {
+    Actor("test".into())
+}
+
+async fn user(app: &App, email: &str, payment_method: &str) -> String {
+    let request = CreateUser {
+        email: email.into(),
+        name: None,
+        payment_method: Some(payment_method.into()),
+    };
+    users::create_user(app, request, &admin()).await.unwrap().id
+}
+
+async fn plan(app: &App, code: &str, amount_cents: i64, metered: bool) {
+    let usage_charges = if metered {
+        vec![UsageChargeDraft {
+            metric: "api_calls".into(),
+            mode: "graduated".into(),
+            tiers: vec![
+                TierDraft {
+                    up_to: Some(100_000),
+                    unit_amount_decimal: "0".into(),
+                    flat_amount_cents: None,
+                },
+                TierDraft {
+                    up_to: Some(1_000_000),
+                    unit_amount_decimal: "0.05".into(),
+                    flat_amount_cents: None,
+                },
+                TierDraft {
+                    up_to: None,
+                    unit_amount_decimal: "0.02".into(),
+                    flat_amount_cents: None,
+                },
+            ],
+        }]
+    } else {
+        vec![]
+    };
+    let draft = PlanDraft {
+        code: code.into(),
+        name: code.into(),
+        amount_cents,
+        interval: "month".into(),
+        usage_charges,
+        ..PlanDraft::default()
+    };
+    plans::create_plan(app, draft, &admin()).await.unwrap();
+}
+
+async fn subscribe(
+    app: &App,
+    user_id: &str,
+    plan_code: &str,
+) -> subscriptions::SubscriptionWithInvoice {
+    let request = CreateSubscription {
+        user_id: user_id.into(),
+        plan_code: plan_code.into(),
+        trial_days: None,
+    };
+    subscriptions::create_subscription(app, request, &admin())
+        .await
+        .unwrap()
+}
+
+fn event(id: &str, user_id: &str, quantity: i64, timestamp: &str) -> UsageEventDraft {
+    UsageEventDraft {
+        id: id.into(),
+        user_id: user_id.into(),
+        metric: "api_calls".into(),
+        quantity,
+        timestamp: Some(at(timestamp)),
+    }
+}
+
+async fn invoices_of(app: &App, subscription_id: &str) -> Vec<Invoice> {
+    let filter = InvoiceFilter {
+        subscription_id: Some(subscription_id.into()),
+        ..InvoiceFilter::default()
+    };
+    let mut invoices = invoices::list_invoices(app, &filter, &PageRequest::first(100))
+        .await
+        .unwrap()
+        .data;
+    invoices.sort_by(|a, b| a.number.cmp(&b.number));
+    invoices
+}
+
+fn amounts(invoice: &Invoice) -> Vec<(LineKind, i64)> {
+    invoice
+        .lines
+        .iter()
+        .map(|l| (l.kind, l.amount_cents))
+        .collect()
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn a_billing_cycle_with_duplicate_usage_bills_the_tiers_once(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, true).await;
+        let usr = user(&app, "ada@example.com", "pm_card_ok").await;
+        let created = subscribe(&app, &usr, "pro").await;
+        let first = created.invoice.unwrap();
+        assert_eq!(
+            (first.number.as_str(), first.amount_due_cents, first.status),
+            ("INV-000001", 2900, InvoiceStatus::Open)
+        );
+        let paid = runs::payment_run(&app, at("2027-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!((paid.attempted, paid.succeeded), (1, 1));
+
+        set_clock(&app, "2027-01-15T00:00:00Z").await;
+        let batch = |events| IngestUsage { events };
+        usage::ingest_usage(
+            &app,
+            batch(vec![
+                event("e1", &usr, 1_000_000, "2027-01-10T00:00:00Z"),
+                event("e2", &usr, 250_000, "2027-01-11T00:00:00Z"),
+            ]),
+        )
+        .await
+        .unwrap();
+        // A resent e1 (even with another quantity) and a fresh e3 in the same request.
+        usage::ingest_usage(
+            &app,
+            batch(vec![
+                event("e1", &usr, 7, "2027-01-12T00:00:00Z"),
+                event("e3", &usr, 0, "2027-01-12T00:00:00Z"),
+            ]),
+        )
+        .await
+        .unwrap();
+        let aggregated = usage::drain_usage_queue(&app).await.unwrap();
+        assert_eq!((aggregated.counted, aggregated.duplicates), (3, 1));
+        // Draining again (a redelivery) changes nothing.
+        assert_eq!(usage::drain_usage_queue(&app).await.unwrap().counted, 0);
+        let summary = usage::usage_summary(
+            &app,
+            &usr,
+            "api_calls",
+            at("2027-01-01T00:00:00Z"),
+            at("2027-02-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(summary.quantity, 1_250_000);
+
+        set_clock(&app, "2027-02-01T00:00:00Z").await;
+        let run = runs::invoice_run(&app, at("2027-02-01T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!((run.subscriptions_renewed, run.invoices_created), (1, 1));
+        let again = runs::invoice_run(&app, at("2027-02-01T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.invoices_created, 0,
+            "a second run bills nothing twice"
+        );
+        let invoices = invoices_of(&app, &created.subscription.id).await;
+        assert_eq!(invoices.len(), 2);
+        let renewal = &invoices[1];
+        assert_eq!(renewal.number, "INV-000002");
+        assert_eq!(
+            amounts(renewal),
+            [
+                (LineKind::Usage, 0),
+                (LineKind::Usage, 45_000),
+                (LineKind::Usage, 5_000),
+                (LineKind::BaseFee, 2900)
+            ]
+        );
+        assert_eq!(renewal.amount_due_cents, 52_900);
+        let paid = runs::payment_run(&app, at("2027-02-01T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(paid.succeeded, 1);
+        assert_eq!(
+            invoices::get_invoice(&app, &renewal.id)
+                .await
+                .unwrap()
+                .status,
+            InvoiceStatus::Paid
+        );
+    }
+
+    pub async fn an_upgrade_mid_period_credits_the_unused_fee(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "basic", 1000, false).await;
+        plan(&app, "pro", 2900, false).await;
+        let usr = user(&app, "bob@example.com", "pm_card_ok").await;
+        let created = subscribe(&app, &usr, "basic").await;
+        runs::payment_run(&app, at("2027-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+        set_clock(&app, "2027-01-11T00:00:00Z").await;
+        let changed = subscriptions::change_plan(
+            &app,
+            &created.subscription.id,
+            ChangePlan {
+                plan_code: "pro".into(),
+                effective: None,
+            },
+            &admin(),
+        )
+        .await
+        .unwrap();
+        let invoice = changed.invoice.unwrap();
+        assert_eq!(
+            amounts(&invoice),
+            [(LineKind::ProrationCredit, -677), (LineKind::BaseFee, 2900)]
+        );
+        assert_eq!(invoice.amount_due_cents, 2223);
+        assert_eq!(
+            changed.subscription.current_period_end,
+            at("2027-02-11T00:00:00Z")
+        );
+        // The same request again is a different change: pro → pro is refused.
+        let same = subscriptions::change_plan(
+            &app,
+            &created.subscription.id,
+            ChangePlan {
+                plan_code: "pro".into(),
+                effective: None,
+            },
+            &admin(),
+        )
+        .await;
+        assert_eq!(same.unwrap_err().code(), "same_plan");
+    }
+
+    pub async fn failed_dunning_cancels_the_subscription(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, false).await;
+        let usr = user(&app, "cy@example.com", "pm_card_declined").await;
+        let created = subscribe(&app, &usr, "pro").await;
+        let invoice_id = created.invoice.unwrap().id;
+        for day in ["2027-01-01", "2027-01-02", "2027-01-04", "2027-01-06"] {
+            let now = format!("{day}T00:00:00Z");
+            set_clock(&app, &now).await;
+            let report = runs::payment_run(&app, at(&now)).await.unwrap();
+            assert_eq!((report.attempted, report.failed), (1, 1), "{day}");
+            let status = subscriptions::get_subscription(&app, &created.subscription.id)
+                .await
+                .unwrap()
+                .status;
+            let expected = if day == "2027-01-06" {
+                SubscriptionStatus::Canceled
+            } else {
+                SubscriptionStatus::PastDue
+            };
+            assert_eq!(status, expected, "{day}");
+        }
+        let invoice = invoices::get_invoice(&app, &invoice_id).await.unwrap();
+        assert_eq!(
+            (invoice.status, invoice.attempt_count),
+            (InvoiceStatus::Uncollectible, 4)
+        );
+        assert_eq!(
+            runs::payment_run(&app, at("2027-01-10T00:00:00Z"))
+                .await
+                .unwrap()
+                .attempted,
+            0
+        );
+        let audit = app
+            .ledger
+            .audit(
+                &AuditFilter {
+                    entity_id: Some(created.subscription.id.clone()),
+                    action: None,
+                },
+                &PageRequest::first(20),
+            )
+            .await
+            .unwrap();
+        let actions: Vec<&str> = audit.data.iter().rev().map(|e| e.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "subscription.created",
+                "subscription.past_due",
+                "subscription.canceled"
+            ]
+        );
+        let payments =
+            invoices::list_payments(&app, Some(&invoice_id), None, &PageRequest::first(10))
+                .await
+                .unwrap();
+        assert_eq!(payments.data.len(), 4);
+        assert!(
+            payments
+                .data
+                .iter()
+                .all(|p| p.failure_code.as_deref() == Some("card_declined"))
+        );
+        // A declined pay-now is the 402 of the API, with the payment.
+        let declined = invoices::pay_invoice(&app, &invoice_id, &admin())
+            .await
+            .unwrap_err();
+        assert_eq!(declined.code(), "invoice_not_open");
+    }
+
+    pub async fn usage_aggregated_after_its_period_was_invoiced_is_billed_late(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, true).await;
+        let usr = user(&app, "di@example.com", "pm_card_ok").await;
+        let created = subscribe(&app, &usr, "pro").await;
+        set_clock(&app, "2027-01-20T00:00:00Z").await;
+        // Accepted in January, but the aggregator is behind the invoice run.
+        usage::ingest_usage(
+            &app,
+            IngestUsage {
+                events: vec![event("late-1", &usr, 1_200_000, "2027-01-20T00:00:00Z")],
+            },
+        )
+        .await
+        .unwrap();
+        set_clock(&app, "2027-02-01T00:00:00Z").await;
+        runs::invoice_run(&app, at("2027-02-01T00:00:00Z"))
+            .await
+            .unwrap();
+        let report = usage::drain_usage_queue(&app).await.unwrap();
+        assert_eq!((report.counted, report.late), (1, 1));
+        let february = invoices_of(&app, &created.subscription.id).await;
+        assert_eq!(
+            amounts(&february[1]),
+            [(LineKind::BaseFee, 2900)],
+            "the January invoice had none of it"
+        );
+        let preview = subscriptions::upcoming_invoice(&app, &created.subscription.id)
+            .await
+            .unwrap();
+        assert!(preview.lines.iter().any(|l| l.kind == LineKind::UsageLate));
+        set_clock(&app, "2027-03-01T00:00:00Z").await;
+        runs::invoice_run(&app, at("2027-03-01T00:00:00Z"))
+            .await
+            .unwrap();
+        let march = &invoices_of(&app, &created.subscription.id).await[2];
+        // 1,200,000 late units on top of 0 billed: 100,000 free, 900,000 × 0.05, 200,000 × 0.02.
+        assert_eq!(
+            amounts(march),
+            [
+                (LineKind::BaseFee, 2900),
+                (LineKind::UsageLate, 0),
+                (LineKind::UsageLate, 45_000),
+                (LineKind::UsageLate, 4_000)
+            ]
+        );
+        runs::invoice_run(&app, at("2027-04-01T00:00:00Z"))
+            .await
+            .unwrap();
+        let april = &invoices_of(&app, &created.subscription.id).await[3];
+        assert_eq!(
+            amounts(april),
+            [(LineKind::BaseFee, 2900)],
+            "late usage is billed once"
+        );
+    }
+
+    pub async fn concurrent_runs_bill_each_period_once_and_charge_each_invoice_once(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, false).await;
+        let mut subscriptions = Vec::new();
+        for i in 0..20 {
+            let usr = user(&app, &format!("u{i}@example.com"), "pm_card_ok").await;
+            subscriptions.push(subscribe(&app, &usr, "pro").await.subscription.id);
+        }
+        let now = at("2027-02-01T00:00:00Z");
+        let (a, b) = tokio::join!(runs::invoice_run(&app, now), runs::invoice_run(&app, now));
+        assert_eq!(
+            a.unwrap().invoices_created + b.unwrap().invoices_created,
+            20
+        );
+        let (a, b) = tokio::join!(runs::payment_run(&app, now), runs::payment_run(&app, now));
+        assert_eq!(
+            a.unwrap().succeeded + b.unwrap().succeeded,
+            40,
+            "20 first invoices and 20 renewals"
+        );
+        for id in &subscriptions {
+            let invoices = invoices_of(&app, id).await;
+            assert_eq!(invoices.len(), 2);
+            for invoice in &invoices {
+                let payments =
+                    invoices::list_payments(&app, Some(&invoice.id), None, &PageRequest::first(10))
+                        .await
+                        .unwrap();
+                assert_eq!(payments.data.len(), 1, "one charge per invoice");
+            }
+        }
+        let mut numbers: Vec<String> =
+            invoices::list_invoices(&app, &InvoiceFilter::default(), &PageRequest::first(100))
+                .await
+                .unwrap()
+                .data
+                .into_iter()
+                .map(|i| i.number)
+                .collect();
+        numbers.sort();
+        assert_eq!(
+            numbers,
+            (1..=40)
+                .map(billing_core::invoice::invoice_number)
+                .collect::<Vec<_>>(),
+            "gap-free"
+        );
+    }
+
+    pub async fn a_flaky_card_succeeds_within_the_attempt(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, false).await;
+        let usr = user(&app, "fl@example.com", "pm_card_flaky").await;
+        let created = subscribe(&app, &usr, "pro").await;
+        let paid = invoices::pay_invoice(&app, &created.invoice.unwrap().id, &admin())
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                paid.invoice.status,
+                paid.payment.attempt,
+                paid.invoice.attempt_count
+            ),
+            (InvoiceStatus::Paid, 1, 1)
+        );
+    }
+
+    pub async fn usage_is_refused_whole_with_the_field_named(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, true).await;
+        let usr = user(&app, "ev@example.com", "pm_card_ok").await;
+        subscribe(&app, &usr, "pro").await;
+        let refuse = |events: Vec<UsageEventDraft>| {
+            let app = app.clone();
+            async move {
+                usage::ingest_usage(&app, IngestUsage { events })
+                    .await
+                    .unwrap_err()
+            }
+        };
+        let unknown = refuse(vec![
+            event("a", &usr, 1, "2027-01-01T00:00:00Z"),
+            event("b", "usr_nobody", 1, "2027-01-01T00:00:00Z"),
+        ])
+        .await;
+        assert_eq!(
+            (unknown.code(), unknown.param()),
+            ("unknown_user", Some("events[1].user_id"))
+        );
+        let future = refuse(vec![event("c", &usr, 1, "2027-01-01T00:05:01Z")]).await;
+        assert_eq!(
+            (future.code(), future.param()),
+            ("timestamp_in_future", Some("events[0].timestamp"))
+        );
+        let closed = refuse(vec![event("d", &usr, 1, "2026-12-31T23:59:59Z")]).await;
+        assert_eq!(
+            (closed.code(), closed.param()),
+            ("period_closed", Some("events[0].timestamp"))
+        );
+        let negative = refuse(vec![event("e", &usr, -1, "2027-01-01T00:00:00Z")]).await;
+        assert_eq!(negative.param(), Some("events[0].quantity"));
+        assert_eq!(
+            usage::drain_usage_queue(&app).await.unwrap().counted,
+            0,
+            "nothing half-accepted"
+        );
+    }
+
+    pub async fn notes_and_voids_follow_their_rules(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, false).await;
+        let usr = user(&app, "no@example.com", "pm_card_ok").await;
+        let created = subscribe(&app, &usr, "pro").await;
+        let invoice = created.invoice.unwrap();
+        let note = |amount_cents| invoices::NoteRequest {
+            amount_cents,
+            reason: "goodwill".into(),
+        };
+        assert_eq!(
+            invoices::create_credit_note(&app, &invoice.id, note(100), &admin())
+                .await
+                .unwrap_err()
+                .code(),
+            "invoice_not_paid"
+        );
+        invoices::pay_invoice(&app, &invoice.id, &admin())
+            .await
+            .unwrap();
+        invoices::create_credit_note(&app, &invoice.id, note(2000), &admin())
+            .await
+            .unwrap();
+        let over = invoices::create_credit_note(&app, &invoice.id, note(901), &admin())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (over.code(), over.kind()),
+            ("credit_note_over_cap", ErrorKind::Unprocessable)
+        );
+        assert_eq!(
+            users::get_user(&app, &usr)
+                .await
+                .unwrap()
+                .credit_balance_cents,
+            2000
+        );
+        let debit = invoices::create_debit_note(&app, &invoice.id, note(500), &admin())
+            .await
+            .unwrap();
+        assert_eq!(
+            (debit.status, debit.related_invoice_id.as_deref()),
+            (InvoiceStatus::Paid, Some(invoice.id.as_str())),
+            "the credit balance pays it"
+        );
+        assert_eq!(
+            users::get_user(&app, &usr)
+                .await
+                .unwrap()
+                .credit_balance_cents,
+            1500
+        );
+        assert_eq!(
+            invoices::void_invoice(&app, &invoice.id, &admin())
+                .await
+                .unwrap_err()
+                .code(),
+            "invoice_not_open"
+        );
+        let canceled = subscriptions::cancel(
+            &app,
+            &created.subscription.id,
+            Cancel {
+                at_period_end: Some(false),
+            },
+            &admin(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(canceled.subscription.status, SubscriptionStatus::Canceled);
+    }
+}
+
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let fixture = fixtures::embedded(stringify!($case)).await.unwrap();
+                    cases::$case(app_on(Ledger::new(fixture.table.clone()))).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(fixture) = fixtures::dynamodb(stringify!($case)).await else { return };
+                    cases::$case(app_on(Ledger::new(fixture.table.clone()))).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    a_billing_cycle_with_duplicate_usage_bills_the_tiers_once,
+    an_upgrade_mid_period_credits_the_unused_fee,
+    failed_dunning_cancels_the_subscription,
+    usage_aggregated_after_its_period_was_invoiced_is_billed_late,
+    concurrent_runs_bill_each_period_once_and_charge_each_invoice_once,
+    a_flaky_card_succeeds_within_the_attempt,
+    usage_is_refused_whole_with_the_field_named,
+    notes_and_voids_follow_their_rules,
+);
