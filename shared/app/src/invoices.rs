@@ -7,7 +7,7 @@ use billing_core::payment::{
     AttemptOutcome, Payment, PaymentStatus, SubscriptionEffect, attempt_idempotency_key,
 };
 use billing_core::{FieldError, Timestamp};
-use billing_ledger::{Change, InvoiceFilter, Listing, PageRequest};
+use billing_ledger::{Change, InvoiceFilter, Listing, PageRequest, Versioned};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -284,19 +284,62 @@ async fn attempt_under_lease(
         idempotency_key: attempt_idempotency_key(id, attempt),
     };
     let (outcome, txn) = charge_with_retries(app, &request).await;
+    let mut change = Change::new();
+    let result = record_attempt(
+        app,
+        &mut change,
+        &read,
+        &outcome,
+        app.gateway.name(),
+        txn,
+        now,
+        actor,
+    )
+    .await?;
+    app.ledger.commit(change).await.map_err(|error| {
+        if error.has_conflict(|c| matches!(c, billing_ledger::Conflict::PaymentRecorded { .. })) {
+            AppError::conflict(
+                "payment_recorded",
+                "this gateway transaction is already recorded",
+                None,
+            )
+        } else {
+            error.into()
+        }
+    })?;
+    Ok(result)
+}
+
+/// Adds one attempt's outcome on the open invoice `read` to `change`: the payment (unique per
+/// gateway transaction), the invoice's new state, the subscription's (past due, recovered or
+/// canceled) and their audit entries. Shared by the payment run, "pay now" and the gateway's
+/// webhooks.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record_attempt(
+    app: &App,
+    change: &mut Change,
+    read: &Versioned<Invoice>,
+    outcome: &AttemptOutcome,
+    gateway: &str,
+    gateway_txn_id: Option<String>,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<InvoiceWithPayment, AppError> {
+    let id = read.value.id.as_str();
+    let attempt = read.value.attempt_count + 1;
     let payment = Payment {
         id: ids::new_id(ids::PAYMENT),
         invoice_id: id.to_owned(),
         user_id: read.value.user_id.clone(),
         amount_cents: read.value.amount_due_cents,
-        status: if outcome == AttemptOutcome::Succeeded {
+        status: if *outcome == AttemptOutcome::Succeeded {
             PaymentStatus::Succeeded
         } else {
             PaymentStatus::Failed
         },
-        gateway: app.gateway.name().to_owned(),
-        gateway_txn_id: txn,
-        failure_code: match &outcome {
+        gateway: gateway.to_owned(),
+        gateway_txn_id,
+        failure_code: match outcome {
             AttemptOutcome::Failed { failure_code } => Some(failure_code.clone()),
             AttemptOutcome::Succeeded => None,
         },
@@ -304,8 +347,7 @@ async fn attempt_under_lease(
         created_at: now,
     };
     let mut invoice = read.value.clone();
-    let effect = invoice.record_attempt(&outcome, now, &app.dunning)?;
-    let mut change = Change::new();
+    let effect = invoice.record_attempt(outcome, now, &app.dunning)?;
     change.create_payment(&payment).map_err(AppError::from)?;
     change
         .update_invoice(&invoice, read.version)
@@ -315,14 +357,14 @@ async fn attempt_under_lease(
             audit(change, action, entity, actor, now, data).map_err(crate::users::fail)
         };
     write(
-        &mut change,
+        change,
         payment.status.audit_action(),
         &payment.id,
         serde_json::json!({"invoice_id": id, "amount_cents": payment.amount_cents, "failure_code": payment.failure_code, "attempt": attempt}),
     )?;
     for action in &effect.actions {
         write(
-            &mut change,
+            change,
             *action,
             id,
             serde_json::json!({"attempt_count": invoice.attempt_count}),
@@ -345,24 +387,13 @@ async fn attempt_under_lease(
             .map_err(AppError::from)?;
         for action in &transition.actions {
             write(
-                &mut change,
+                change,
                 *action,
                 subscription_id,
                 serde_json::json!({"invoice_id": id}),
             )?;
         }
     }
-    app.ledger.commit(change).await.map_err(|error| {
-        if error.has_conflict(|c| matches!(c, billing_ledger::Conflict::PaymentRecorded { .. })) {
-            AppError::conflict(
-                "payment_recorded",
-                "this gateway transaction is already recorded",
-                None,
-            )
-        } else {
-            error.into()
-        }
-    })?;
     Ok(InvoiceWithPayment { invoice, payment })
 }
 

@@ -16,6 +16,7 @@ pub mod subscriptions;
 mod support;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 pub use context::{Actor, App};
 pub use error::{AppError, ErrorKind};

@@ -510,6 +510,59 @@ mod cases {
         );
     }
 
+    pub async fn a_webhook_completes_the_invoice_once(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, false).await;
+        let usr = user(&app, "wh@example.com", "pm_card_declined").await;
+        let created = subscribe(&app, &usr, "pro").await;
+        let invoice_id = created.invoice.unwrap().id;
+        let event = |id: &str, kind: &str| {
+            serde_json::json!({"id": id, "type": kind, "data": {"object": {"id": "pi_123", "metadata": {"invoice_id": invoice_id}}}})
+                .to_string()
+        };
+        let outcome = webhooks::handle_stripe_event(
+            &app,
+            event("evt_1", "payment_intent.succeeded").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome, webhooks::WebhookOutcome::Processed);
+        assert_eq!(
+            invoices::get_invoice(&app, &invoice_id)
+                .await
+                .unwrap()
+                .status,
+            InvoiceStatus::Paid
+        );
+        let again = webhooks::handle_stripe_event(
+            &app,
+            event("evt_1", "payment_intent.succeeded").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again, webhooks::WebhookOutcome::Redelivered);
+        // Another event for the same charge records nothing new either.
+        let other = webhooks::handle_stripe_event(
+            &app,
+            event("evt_2", "payment_intent.succeeded").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(other, webhooks::WebhookOutcome::Processed);
+        let payments =
+            invoices::list_payments(&app, Some(&invoice_id), None, &PageRequest::first(10))
+                .await
+                .unwrap();
+        assert_eq!(payments.data.len(), 1);
+        assert_eq!(
+            (
+                payments.data[0].gateway.as_str(),
+                payments.data[0].gateway_txn_id.as_deref()
+            ),
+            ("stripe", Some("pi_123"))
+        );
+    }
+
     pub async fn notes_and_voids_follow_their_rules(app: App) {
         set_clock(&app, "2027-01-01T00:00:00Z").await;
         plan(&app, "pro", 2900, false).await;
@@ -617,4 +670,5 @@ on_every_backend!(
     a_flaky_card_succeeds_within_the_attempt,
     usage_is_refused_whole_with_the_field_named,
     notes_and_voids_follow_their_rules,
+    a_webhook_completes_the_invoice_once,
 );
