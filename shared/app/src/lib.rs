@@ -9,6 +9,8 @@ pub mod error;
 pub mod ids;
 pub mod ports;
 pub mod queue;
+pub mod test_clock;
+pub mod tokens;
 
 pub use context::{Actor, App};
 pub use error::{AppError, ErrorKind};
