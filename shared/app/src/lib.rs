@@ -14,6 +14,8 @@ pub mod queue;
 pub mod runs;
 pub mod subscriptions;
 mod support;
+pub mod test_clock;
+pub mod tokens;
 pub mod usage;
 pub mod users;
 pub mod webhooks;
