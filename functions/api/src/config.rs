@@ -16,6 +16,7 @@ pub const ADMIN_TOKEN_VAR: &str = "BILLING_ADMIN_TOKEN";
 pub const TEST_CLOCK_VAR: &str = "BILLING_TEST_CLOCK";
 pub const USAGE_RATE_LIMIT_VAR: &str = "BILLING_USAGE_RATE_LIMIT";
 pub const BODY_LIMIT_VAR: &str = "BILLING_BODY_LIMIT_BYTES";
+pub const STRIPE_WEBHOOK_SECRET_VAR: &str = "STRIPE_WEBHOOK_SECRET";
 
 /// A secret value: `Debug` shows a placeholder and there is no `Display`, so neither a log
 /// line nor a panic message can print it.
@@ -47,6 +48,8 @@ pub struct ApiConfig {
     /// `POST /v1/usage` requests per second per token; the burst is twice this.
     pub usage_rate_limit_per_second: u32,
     pub body_limit_bytes: usize,
+    /// `STRIPE_WEBHOOK_SECRET`: signs `/v1/webhooks/stripe`; without it every delivery is refused.
+    pub stripe_webhook_secret: Option<Secret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +67,7 @@ impl ApiConfig {
             test_clock_enabled: false,
             usage_rate_limit_per_second: USAGE_RATE_LIMIT_DEFAULT,
             body_limit_bytes: BODY_LIMIT_BYTES_DEFAULT,
+            stripe_webhook_secret: None,
         }
     }
 
@@ -121,11 +125,15 @@ impl ApiConfig {
                 }
             },
         };
+        let stripe_webhook_secret = lookup(STRIPE_WEBHOOK_SECRET_VAR)
+            .filter(|secret| !secret.trim().is_empty())
+            .map(Secret::new);
         Ok(Self {
             admin_token,
             test_clock_enabled,
             usage_rate_limit_per_second,
             body_limit_bytes,
+            stripe_webhook_secret,
         })
     }
 }

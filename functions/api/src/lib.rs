@@ -79,6 +79,12 @@ pub fn router_with(state: ApiState, extra: OpenApiRouter<ApiState>) -> Router {
         .merge(routes::tokens::router())
         .merge(routes::audit::router())
         .merge(routes::invoices::router())
+        .merge(routes::users::router())
+        .merge(routes::plans::router())
+        .merge(routes::subscriptions::router())
+        .merge(routes::usage::router())
+        .merge(routes::runs::router())
+        .merge(routes::webhooks::router())
         .merge(extra);
     // Off, the test clock is absent (404) and undocumented, as API.md requires.
     if state.config.test_clock_enabled {

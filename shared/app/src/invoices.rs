@@ -21,6 +21,7 @@ use crate::support::{NumberBlock, audit, finalize_invoice, retry_races, write_us
 const PAYMENT_LEASE_SECONDS: i64 = 120;
 
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
     pub amount_cents: i64,
@@ -28,6 +29,7 @@ pub struct NoteRequest {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvoiceWithPayment {
     pub invoice: Invoice,
     pub payment: Payment,

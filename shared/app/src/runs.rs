@@ -15,12 +15,14 @@ use crate::subscriptions::renew_due;
 const DUE_PAGE: usize = 100;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvoiceRunReport {
     pub subscriptions_renewed: u64,
     pub invoices_created: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PaymentRunReport {
     pub attempted: u64,
     pub succeeded: u64,

@@ -25,6 +25,7 @@ use crate::support::{
 };
 
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateSubscription {
     pub user_id: String,
@@ -34,6 +35,7 @@ pub struct CreateSubscription {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePlan {
     pub plan_code: String,
@@ -43,6 +45,7 @@ pub struct ChangePlan {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Cancel {
     /// Default true.
@@ -52,6 +55,7 @@ pub struct Cancel {
 
 /// A subscription and the invoice a command produced (if any).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubscriptionWithInvoice {
     pub subscription: Subscription,
     pub invoice: Option<Invoice>,
@@ -59,11 +63,15 @@ pub struct SubscriptionWithInvoice {
 
 /// The next renewal invoice as it would be with the usage so far; nothing is stored.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvoicePreview {
     pub subscription_id: String,
     pub user_id: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub currency: Currency,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub period_start: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub period_end: Timestamp,
     pub lines: Vec<InvoiceLine>,
     pub subtotal_cents: i64,

@@ -20,6 +20,7 @@ pub const EVENTS_PER_REQUEST_MAX: usize = 1_000;
 const WRITES_PER_CHUNK_MAX: usize = 96;
 
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IngestUsage {
     pub events: Vec<UsageEventDraft>,
@@ -95,6 +96,7 @@ pub async fn ingest_usage(app: &App, request: IngestUsage) -> Result<usize, AppE
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AggregationReport {
     pub counted: u64,
     pub duplicates: u64,
@@ -331,10 +333,13 @@ pub async fn drain_usage_queue(app: &App) -> Result<AggregationReport, AppError>
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageSummary {
     pub user_id: String,
     pub metric: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub from: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub to: Timestamp,
     pub quantity: u64,
 }

@@ -11,6 +11,7 @@ use crate::ids;
 use crate::support::{Attempt, audit, retry_races};
 
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub email: String,
@@ -22,11 +23,14 @@ pub struct CreateUser {
 
 /// `PATCH /v1/users/{id}`: absent fields stay; `"payment_method": null` removes the method.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub payment_method: Option<Option<String>>,
 }
 

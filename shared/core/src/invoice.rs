@@ -8,6 +8,7 @@ use crate::money::{Cents, Currency, MAX_AMOUNT_CENTS, UnitPrice, checked_sum};
 use crate::period::{Period, Timestamp};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
     BaseFee,
@@ -18,11 +19,14 @@ pub enum LineKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvoiceLine {
     pub kind: LineKind,
     pub description: String,
     pub amount_cents: Cents,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub period_start: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub period_end: Timestamp,
     /// Usage lines only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -30,6 +34,7 @@ pub struct InvoiceLine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub unit_amount_decimal: Option<UnitPrice>,
     /// 1-based tier number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,6 +59,7 @@ impl InvoiceLine {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BillingReason {
     SubscriptionCreate,
@@ -80,6 +86,7 @@ impl BillingReason {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceKind {
     Subscription,
@@ -87,6 +94,7 @@ pub enum InvoiceKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
     Open,
@@ -272,6 +280,7 @@ impl Totals {
 
 /// A finalized invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invoice {
     pub id: String,
     pub number: String,
@@ -280,18 +289,25 @@ pub struct Invoice {
     pub kind: InvoiceKind,
     pub billing_reason: BillingReason,
     pub status: InvoiceStatus,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub currency: Currency,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub period_start: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub period_end: Timestamp,
     pub lines: Vec<InvoiceLine>,
     pub subtotal_cents: Cents,
     pub credit_applied_cents: Cents,
     pub amount_due_cents: Cents,
     pub attempt_count: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub next_payment_attempt: Option<Timestamp>,
     pub related_invoice_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub paid_at: Option<Timestamp>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub voided_at: Option<Timestamp>,
 }
 
@@ -300,11 +316,13 @@ pub const MAX_REASON_LEN: usize = 500;
 
 /// A credit note: money given back to the user's credit balance against a paid invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreditNote {
     pub id: String,
     pub invoice_id: String,
     pub amount_cents: Cents,
     pub reason: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }
 

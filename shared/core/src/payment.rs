@@ -131,6 +131,7 @@ impl Invoice {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Succeeded,
@@ -148,6 +149,7 @@ impl PaymentStatus {
 
 /// One recorded charge attempt. Unique per `(invoice_id, gateway_txn_id)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Payment {
     pub id: String,
     pub invoice_id: String,
@@ -159,6 +161,7 @@ pub struct Payment {
     pub failure_code: Option<String>,
     /// 1-based attempt number on the invoice.
     pub attempt: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }
 

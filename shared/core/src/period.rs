@@ -15,6 +15,7 @@ pub fn whole_seconds(at: Timestamp) -> Timestamp {
 
 /// How often a plan's fixed fee recurs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Interval {
     Month,

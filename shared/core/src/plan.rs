@@ -15,6 +15,7 @@ pub const MAX_TIERS: usize = 20;
 
 /// How tiers turn a quantity into money (BILLING.md "Tier pricing").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TierMode {
     /// Each unit is priced by the tier it falls in; one line per tier with units.
@@ -34,14 +35,17 @@ impl TierMode {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tier {
     /// Inclusive upper bound of the tier; `None` is infinity (the last tier).
     pub up_to: Option<u64>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub unit_amount_decimal: UnitPrice,
     pub flat_amount_cents: Cents,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageCharge {
     pub metric: String,
     pub mode: TierMode,
@@ -50,15 +54,18 @@ pub struct UsageCharge {
 
 /// A validated plan. Its prices never change; archiving only stops new subscriptions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Plan {
     pub code: String,
     pub name: String,
     pub amount_cents: Cents,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub currency: Currency,
     pub interval: Interval,
     pub trial_days: u32,
     pub usage_charges: Vec<UsageCharge>,
     pub archived: bool,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }
 
@@ -80,6 +87,7 @@ impl Plan {
 /// A plan as a client sends it. Fields keep their wire types so validation, not the JSON
 /// decoder, says what is wrong and names the field.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PlanDraft {
     pub code: String,
@@ -95,6 +103,7 @@ pub struct PlanDraft {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UsageChargeDraft {
     pub metric: String,
@@ -103,6 +112,7 @@ pub struct UsageChargeDraft {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TierDraft {
     #[serde(default)]

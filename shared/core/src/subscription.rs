@@ -20,6 +20,7 @@ use crate::text::{push_date, push_date_time};
 pub const MAX_RENEWALS_PER_CALL: usize = 1_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
     Trialing,
@@ -46,19 +47,26 @@ impl SubscriptionStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Subscription {
     pub id: String,
     pub user_id: String,
     pub plan_code: String,
     pub status: SubscriptionStatus,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub current_period_start: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub current_period_end: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub trial_end: Option<Timestamp>,
     pub cancel_at_period_end: bool,
     pub pending_plan_code: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub canceled_at: Option<Timestamp>,
     /// The anchor A that paid periods are computed from (BILLING.md "Billing periods").
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub billing_anchor: Timestamp,
     /// Months from A to the current period's start. Kept in months, not as a period index, so
     /// a scheduled change between monthly and yearly plans keeps A's day of month.

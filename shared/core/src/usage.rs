@@ -18,16 +18,19 @@ pub fn max_clock_skew() -> Duration {
 
 /// An accepted usage event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageEvent {
     pub id: String,
     pub user_id: String,
     pub metric: String,
     pub quantity: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub timestamp: Timestamp,
 }
 
 /// A usage event as a producer sends it; `timestamp` defaults to the billing clock's now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UsageEventDraft {
     pub id: String,
@@ -35,6 +38,7 @@ pub struct UsageEventDraft {
     pub metric: String,
     pub quantity: i64,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub timestamp: Option<Timestamp>,
 }
 

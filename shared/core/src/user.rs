@@ -11,6 +11,7 @@ pub const MAX_USER_NAME_LEN: usize = 200;
 pub const MAX_PAYMENT_METHOD_LEN: usize = 255;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: String,
     pub email: String,
@@ -18,6 +19,7 @@ pub struct User {
     pub payment_method: Option<String>,
     /// Money owed to the user, taken by the next invoices before anything is charged.
     pub credit_balance_cents: Cents,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
 }
 
