@@ -45,6 +45,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         // (functions/usage-aggregator); until then usage queues durably in the table.
         gateway: Arc::new(SimulatedGateway::default()),
         usage_queue: Arc::new(LedgerUsageQueue::new(ledger)),
+        metrics: Arc::new(billing_app::ports::NoMetrics),
         dunning: Default::default(),
         transient_retry: Default::default(),
     };

@@ -7,7 +7,7 @@ use billing_core::payment::{DunningSchedule, TransientRetry};
 use billing_ledger::Ledger;
 
 use crate::clock::Clock;
-use crate::ports::{PaymentGateway, UsageQueue};
+use crate::ports::{Metrics, PaymentGateway, UsageQueue};
 
 #[derive(Clone)]
 pub struct App {
@@ -15,6 +15,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub gateway: Arc<dyn PaymentGateway>,
     pub usage_queue: Arc<dyn UsageQueue>,
+    pub metrics: Arc<dyn Metrics>,
     pub dunning: DunningSchedule,
     pub transient_retry: TransientRetry,
 }

@@ -200,6 +200,7 @@ pub async fn create_debit_note(
             serde_json::json!({"related_invoice_id": id, "amount_cents": request.amount_cents}),
         )?;
         app.ledger.commit(change).await?;
+        app.metrics.invoices_created(1);
         Ok(invoice)
     })
     .await
@@ -309,6 +310,8 @@ async fn attempt_under_lease(
             error.into()
         }
     })?;
+    app.metrics
+        .payment_recorded(result.payment.status == PaymentStatus::Succeeded);
     Ok(result)
 }
 
@@ -442,6 +445,7 @@ async fn charge_with_retries(
                     .delay_before_next_call_ms(failed_calls, random)
                 {
                     Some(delay_ms) => {
+                        app.metrics.gateway_retry();
                         tracing::warn!(invoice_id = %request.invoice_id, %message, delay_ms, "transient gateway error; retrying");
                         tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
                     }

@@ -100,3 +100,18 @@ pub trait UsageQueue: Send + Sync {
 pub trait EventSink: Send + Sync {
     async fn publish(&self, entries: &[AuditEntry]) -> Result<(), AppError>;
 }
+
+/// Business metrics the use cases report (Prometheus text locally, CloudWatch EMF in Lambda).
+/// Every method defaults to doing nothing, so a sink implements what it exports.
+pub trait Metrics: Send + Sync {
+    fn usage_ingested(&self, _events: u64) {}
+    fn usage_aggregated(&self, _counted: u64, _duplicates: u64, _late: u64) {}
+    fn invoices_created(&self, _count: u64) {}
+    fn payment_recorded(&self, _succeeded: bool) {}
+    fn gateway_retry(&self) {}
+}
+
+/// Reports nowhere: for tools and tests that read results instead of metrics.
+pub struct NoMetrics;
+
+impl Metrics for NoMetrics {}

@@ -192,6 +192,9 @@ async fn commit_transition(
         None => None,
     };
     app.ledger.commit(change).await.map_err(claim_conflict)?;
+    if invoice.is_some() {
+        app.metrics.invoices_created(1);
+    }
     Ok(invoice)
 }
 
@@ -269,6 +272,9 @@ pub async fn create_subscription(
             None => None,
         };
         app.ledger.commit(change).await.map_err(claim_conflict)?;
+        if invoice.is_some() {
+            app.metrics.invoices_created(1);
+        }
         Ok(SubscriptionWithInvoice { subscription: created.subscription, invoice })
     })
     .await

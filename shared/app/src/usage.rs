@@ -92,6 +92,8 @@ pub async fn ingest_usage(app: &App, request: IngestUsage) -> Result<usize, AppE
     }
     let accepted = events.len();
     app.usage_queue.enqueue(events).await?;
+    app.metrics
+        .usage_ingested(u64::try_from(accepted).unwrap_or(0));
     Ok(accepted)
 }
 
@@ -324,6 +326,8 @@ pub async fn drain_usage_queue(app: &App) -> Result<AggregationReport, AppError>
         }
         for batch in &batches {
             let report = aggregate_batch(app, batch).await?;
+            app.metrics
+                .usage_aggregated(report.counted, report.duplicates, report.late);
             total.counted += report.counted;
             total.duplicates += report.duplicates;
             total.late += report.late;

@@ -28,6 +28,7 @@ fn app_on(ledger: Ledger) -> App {
         clock: Arc::new(TestClock::new(ledger.clone())),
         gateway: Arc::new(SimulatedGateway::default()),
         usage_queue: Arc::new(LedgerUsageQueue::new(ledger.clone())),
+        metrics: Arc::new(billing_app::ports::NoMetrics),
         ledger,
         dunning: Default::default(),
         transient_retry: Default::default(),
