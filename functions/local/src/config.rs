@@ -1,0 +1,197 @@
+//! The local runner's configuration (API.md "Local runner"), read once from the environment;
+//! every error names its variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use billing_api::ApiConfig;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    Embedded { data_dir: PathBuf },
+    DynamoDb { table: String },
+}
+
+pub struct LocalConfig {
+    pub addr: SocketAddr,
+    pub store: StoreChoice,
+    pub api: ApiConfig,
+    /// True when no `BILLING_ADMIN_TOKEN` was given and one was generated (it is printed).
+    pub admin_token_generated: bool,
+    /// `None`: the timer is off.
+    pub invoice_run_every: Option<Duration>,
+    pub payment_run_every: Option<Duration>,
+    /// How often the usage aggregator drains the durable queue.
+    pub aggregate_every: Duration,
+    /// `web/dist`, served at `/` when it exists.
+    pub web_dist: PathBuf,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl LocalConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let addr = lookup("BILLING_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let addr = addr
+            .parse()
+            .map_err(|_| ConfigError(format!("BILLING_ADDR: expected host:port, got {addr:?}")))?;
+        let store = match lookup("BILLING_STORE").as_deref() {
+            None | Some("") | Some("embedded") => StoreChoice::Embedded {
+                data_dir: PathBuf::from(
+                    lookup("BILLING_DATA_DIR").unwrap_or_else(|| "./.billing-data".into()),
+                ),
+            },
+            Some("dynamodb") => StoreChoice::DynamoDb {
+                table: lookup("BILLING_TABLE").unwrap_or_else(|| "billing".into()),
+            },
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "BILLING_STORE: expected embedded or dynamodb, got {other:?}"
+                )));
+            }
+        };
+        let generated = lookup("BILLING_ADMIN_TOKEN")
+            .filter(|t| !t.is_empty())
+            .is_none();
+        let admin_token = if generated {
+            billing_app::ids::new_secret()
+        } else {
+            String::new()
+        };
+        let api = ApiConfig::from_lookup(|name| {
+            if name == "BILLING_ADMIN_TOKEN" && generated {
+                Some(admin_token.clone())
+            } else {
+                lookup(name)
+            }
+        })
+        .map_err(|e| ConfigError(e.to_string()))?;
+        match lookup("BILLING_PAYMENT_GATEWAY").as_deref() {
+            None | Some("") | Some("simulated") => {}
+            Some("stripe") => {
+                return Err(ConfigError(
+                    "BILLING_PAYMENT_GATEWAY: the stripe gateway is not available in this build yet (issue #5); use simulated".into(),
+                ));
+            }
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "BILLING_PAYMENT_GATEWAY: expected simulated or stripe, got {other:?}"
+                )));
+            }
+        }
+        Ok(Self {
+            addr,
+            store,
+            api,
+            admin_token_generated: generated,
+            invoice_run_every: period(&lookup, "BILLING_INVOICE_RUN_EVERY")?,
+            payment_run_every: period(&lookup, "BILLING_PAYMENT_RUN_EVERY")?,
+            aggregate_every: Duration::from_millis(200),
+            web_dist: PathBuf::from(
+                lookup("BILLING_WEB_DIST").unwrap_or_else(|| "web/dist".into()),
+            ),
+        })
+    }
+}
+
+/// `60s`, `5m`, `1h`, `250ms` or a number of seconds; `0` turns the timer off. Default 60 s.
+fn period(
+    lookup: &impl Fn(&str) -> Option<String>,
+    variable: &str,
+) -> Result<Option<Duration>, ConfigError> {
+    let Some(text) = lookup(variable).filter(|t| !t.trim().is_empty()) else {
+        return Ok(Some(Duration::from_secs(60)));
+    };
+    let text = text.trim();
+    let invalid = || {
+        ConfigError(format!(
+            "{variable}: expected a duration such as 60s, 5m or 0 (off), got {text:?}"
+        ))
+    };
+    let (digits, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let value: u64 = digits.parse().map_err(|_| invalid())?;
+    let duration = match unit {
+        "" | "s" => Duration::from_secs(value),
+        "ms" => Duration::from_millis(value),
+        "m" => Duration::from_secs(value.saturating_mul(60)),
+        "h" => Duration::from_secs(value.saturating_mul(3600)),
+        _ => return Err(invalid()),
+    };
+    Ok((!duration.is_zero()).then_some(duration))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<LocalConfig, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        LocalConfig::from_lookup(|name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn defaults_follow_api_md() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(
+            c.store,
+            StoreChoice::Embedded {
+                data_dir: "./.billing-data".into()
+            }
+        );
+        assert!(c.admin_token_generated);
+        assert!(c.api.admin_token.expose().starts_with("sk_"));
+        assert!(!c.api.test_clock_enabled);
+        assert_eq!(c.invoice_run_every, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn timers_take_durations_and_zero_turns_them_off() {
+        let c = config(&[
+            ("BILLING_INVOICE_RUN_EVERY", "0"),
+            ("BILLING_PAYMENT_RUN_EVERY", "5m"),
+            ("BILLING_ADMIN_TOKEN", "t"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.invoice_run_every, c.payment_run_every),
+            (None, Some(Duration::from_secs(300)))
+        );
+        assert!(!c.admin_token_generated);
+    }
+
+    #[test]
+    fn every_error_names_its_variable() {
+        for (name, value) in [
+            ("BILLING_ADDR", "nowhere"),
+            ("BILLING_STORE", "postgres"),
+            ("BILLING_INVOICE_RUN_EVERY", "soon"),
+            ("BILLING_PAYMENT_GATEWAY", "paypal"),
+            ("BILLING_TEST_CLOCK", "yes"),
+        ] {
+            let error = config(&[(name, value)]).err().unwrap();
+            assert!(error.0.starts_with(name), "{error}");
+        }
+    }
+}

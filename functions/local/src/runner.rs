@@ -1,0 +1,184 @@
+//! Starts every function of the system in this process: the API on a socket, the usage
+//! aggregator draining the durable queue, and the invoice and payment runs on timers — the
+//! same use cases the Lambdas run. Stops cleanly when asked.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::get;
+use billing_api::ApiState;
+use billing_app::clock::{Clock, SystemClock, TestClock};
+use billing_app::ports::SimulatedGateway;
+use billing_app::queue::LedgerUsageQueue;
+use billing_app::{App, runs, usage};
+use billing_ledger::Ledger;
+use billing_store::{DynamoDbTable, EmbeddedTable, Table, client_from_env};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::config::{LocalConfig, StoreChoice};
+use crate::metrics::{PrometheusMetrics, record};
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub admin_token: String,
+    pub admin_token_generated: bool,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting requests, lets in-flight ones finish, stops the timers.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn open_table(store: &StoreChoice) -> Result<Arc<dyn Table>, String> {
+    match store {
+        StoreChoice::Embedded { data_dir } => {
+            std::fs::create_dir_all(data_dir).map_err(|e| {
+                format!(
+                    "BILLING_DATA_DIR: cannot create {}: {e}",
+                    data_dir.display()
+                )
+            })?;
+            let table = EmbeddedTable::open(data_dir).map_err(|e| {
+                format!(
+                    "BILLING_DATA_DIR: cannot open the store in {}: {e}",
+                    data_dir.display()
+                )
+            })?;
+            Ok(Arc::new(table))
+        }
+        StoreChoice::DynamoDb { table } => {
+            let table = DynamoDbTable::new(client_from_env().await, table.clone());
+            table.create_table_if_missing().await.map_err(|e| {
+                format!(
+                    "BILLING_TABLE: cannot create or reach table {}: {e}",
+                    table.table_name()
+                )
+            })?;
+            Ok(Arc::new(table))
+        }
+    }
+}
+
+pub async fn start(config: LocalConfig) -> Result<Running, String> {
+    let table = open_table(&config.store).await?;
+    let ledger = Ledger::new(table);
+    let clock: Arc<dyn Clock> = if config.api.test_clock_enabled {
+        Arc::new(TestClock::new(ledger.clone()))
+    } else {
+        Arc::new(SystemClock)
+    };
+    let metrics = Arc::new(PrometheusMetrics::default());
+    let app = App {
+        ledger: ledger.clone(),
+        clock,
+        gateway: Arc::new(SimulatedGateway::default()),
+        usage_queue: Arc::new(LedgerUsageQueue::new(ledger)),
+        metrics: metrics.clone(),
+        dunning: Default::default(),
+        transient_retry: Default::default(),
+    };
+    let admin_token = config.api.admin_token.expose().to_owned();
+    let exporter = metrics.clone();
+    let mut router = billing_api::router(ApiState::new(app.clone(), config.api))
+        .route("/metrics", get(move || async move { exporter.render() }));
+    let index = config.web_dist.join("index.html");
+    if index.is_file() {
+        // The admin UI: its files, and index.html for any other path (client-side routes).
+        router = router
+            .fallback_service(ServeDir::new(&config.web_dist).fallback(ServeFile::new(index)));
+    }
+    let router = router.layer(axum::middleware::from_fn_with_state(metrics, record));
+
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| format!("BILLING_ADDR: cannot listen on {}: {e}", config.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut server_stop = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = server_stop.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!("server stopped: {error}");
+        }
+    }));
+    tasks.push(every(
+        Some(config.aggregate_every),
+        stopped.clone(),
+        app.clone(),
+        |app| async move { usage::drain_usage_queue(&app).await.map(|_| ()) },
+    ));
+    tasks.push(every(
+        config.invoice_run_every,
+        stopped.clone(),
+        app.clone(),
+        |app| async move {
+            usage::drain_usage_queue(&app).await?;
+            let now = app.clock.now().await?;
+            runs::invoice_run(&app, now).await.map(|_| ())
+        },
+    ));
+    tasks.push(every(
+        config.payment_run_every,
+        stopped,
+        app,
+        |app| async move {
+            let now = app.clock.now().await?;
+            runs::payment_run(&app, now).await.map(|_| ())
+        },
+    ));
+    Ok(Running {
+        addr,
+        admin_token,
+        admin_token_generated: config.admin_token_generated,
+        stop,
+        tasks,
+    })
+}
+
+/// Runs `job` every `period` until stopped (never, when `period` is `None`). A failing job is
+/// logged and tried again next time: the runs are safe to repeat.
+fn every<F, Fut>(
+    period: Option<Duration>,
+    mut stopped: watch::Receiver<bool>,
+    app: App,
+    job: F,
+) -> JoinHandle<()>
+where
+    F: Fn(App) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), billing_app::AppError>> + Send,
+{
+    tokio::spawn(async move {
+        let Some(period) = period else {
+            return;
+        };
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                // The value only ever changes to `true`: any change means stop.
+                _ = stopped.changed() => return,
+                _ = ticks.tick() => {
+                    if let Err(error) = job(app.clone()).await {
+                        tracing::warn!("background job failed, retrying next tick: {error}");
+                    }
+                }
+            }
+        }
+    })
+}

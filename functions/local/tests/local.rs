@@ -1,0 +1,335 @@
+//! The real `billing-local` binary, started as a user would: a billing cycle over HTTP with
+//! the test clock, a SIGKILL in the middle of usage ingestion (nothing acknowledged is lost,
+//! nothing is counted twice), `/metrics`, and a clean stop on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const ADMIN: &str = "test-admin-token";
+
+struct Local {
+    child: Child,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(data_dir: &std::path::Path, port: u16) -> Local {
+    let child = Command::new(env!("CARGO_BIN_EXE_billing-local"))
+        .env("BILLING_ADDR", format!("127.0.0.1:{port}"))
+        .env("BILLING_DATA_DIR", data_dir)
+        .env("BILLING_ADMIN_TOKEN", ADMIN)
+        .env("BILLING_TEST_CLOCK", "true")
+        .env("BILLING_INVOICE_RUN_EVERY", "0")
+        .env("BILLING_PAYMENT_RUN_EVERY", "0")
+        .env("BILLING_USAGE_RATE_LIMIT", "100000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("billing-local starts");
+    let local = Local {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if reqwest::get(format!("{}/healthz", local.base))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return local;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("billing-local did not answer /healthz within 20 s");
+}
+
+async fn call(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(ADMIN);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn post(base: &str, path: &str, body: Value) -> (u16, Value) {
+    call(base, reqwest::Method::POST, path, Some(body)).await
+}
+
+async fn get(base: &str, path: &str) -> Value {
+    let (status, body) = call(base, reqwest::Method::GET, path, None).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
+}
+
+async fn summary(base: &str, user: &str) -> u64 {
+    let body = get(base, &format!("/v1/usage/summary?user_id={user}&metric=api_calls&from=2027-01-01T00:00:00Z&to=2027-02-01T00:00:00Z")).await;
+    body["quantity"].as_u64().unwrap()
+}
+
+/// Waits until the aggregator has counted `expected` (it drains the queue every 200 ms).
+async fn summary_reaches(base: &str, user: &str, expected: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let quantity = summary(base, user).await;
+        if quantity >= expected || Instant::now() > deadline {
+            return quantity;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn setup(base: &str) -> String {
+    assert_eq!(
+        post(
+            base,
+            "/v1/test-clock",
+            json!({"now": "2027-01-01T00:00:00Z"})
+        )
+        .await
+        .0,
+        200
+    );
+    let plan = json!({"code": "pro", "name": "Pro", "amount_cents": 2900, "interval": "month", "usage_charges": [{
+        "metric": "api_calls", "mode": "graduated", "tiers": [
+            {"up_to": 100000, "unit_amount_decimal": "0"},
+            {"up_to": 1000000, "unit_amount_decimal": "0.05"},
+            {"up_to": null, "unit_amount_decimal": "0.02"}]}]});
+    assert_eq!(post(base, "/v1/plans", plan).await.0, 201);
+    let (status, user) = post(
+        base,
+        "/v1/users",
+        json!({"email": "ada@example.com", "payment_method": "pm_card_ok"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{user}");
+    let user = user["id"].as_str().unwrap().to_owned();
+    let (status, subscription) = post(
+        base,
+        "/v1/subscriptions",
+        json!({"user_id": user, "plan_code": "pro"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{subscription}");
+    assert_eq!(
+        post(
+            base,
+            "/v1/test-clock",
+            json!({"now": "2027-01-15T00:00:00Z"})
+        )
+        .await
+        .0,
+        200
+    );
+    user
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_billing_cycle_over_http_bills_tiers_once_and_collects() {
+    let data = tempfile::tempdir().unwrap();
+    let mut local = start(data.path(), free_port()).await;
+    let base = local.base.clone();
+    let user = setup(&base).await;
+    let usage = |events: Value| json!({ "events": events });
+    let first = usage(json!([
+        {"id": "e1", "user_id": user, "metric": "api_calls", "quantity": 1_000_000, "timestamp": "2027-01-10T00:00:00Z"},
+        {"id": "e2", "user_id": user, "metric": "api_calls", "quantity": 250_000, "timestamp": "2027-01-11T00:00:00Z"}]));
+    assert_eq!(
+        post(&base, "/v1/usage", first).await,
+        (202, json!({"accepted": 2}))
+    );
+    // The producer resends e1 with another quantity: a duplicate, counted never.
+    let resend = usage(
+        json!([{"id": "e1", "user_id": user, "metric": "api_calls", "quantity": 9, "timestamp": "2027-01-12T00:00:00Z"}]),
+    );
+    assert_eq!(post(&base, "/v1/usage", resend).await.0, 202);
+    assert_eq!(summary_reaches(&base, &user, 1_250_000).await, 1_250_000);
+
+    assert_eq!(
+        post(
+            &base,
+            "/v1/test-clock",
+            json!({"now": "2027-02-01T00:00:00Z"})
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, run) = post(&base, "/v1/invoice-runs", json!({})).await;
+    assert_eq!((status, run["invoices_created"].as_u64()), (200, Some(1)));
+    let (_, payments) = post(&base, "/v1/payment-runs", json!({})).await;
+    assert_eq!(payments["succeeded"].as_u64(), Some(2));
+    let invoices = get(&base, &format!("/v1/invoices?user_id={user}")).await;
+    let renewal = &invoices["data"][0];
+    let lines: Vec<(String, i64)> = renewal["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_owned(),
+                l["amount_cents"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("usage".into(), 0),
+            ("usage".into(), 45_000),
+            ("usage".into(), 5_000),
+            ("base_fee".into(), 2900)
+        ]
+    );
+    assert_eq!(
+        (
+            renewal["status"].as_str(),
+            renewal["amount_due_cents"].as_i64()
+        ),
+        (Some("paid"), Some(52_900))
+    );
+
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("billing_usage_events_ingested_total 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("billing_usage_events_duplicate_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("billing_invoices_created_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("billing_payments_total{outcome=\"succeeded\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("route=\"/v1/invoices\",status=\"200\""),
+        "{metrics}"
+    );
+
+    // SIGTERM stops it cleanly.
+    let pid = local.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = local.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "billing-local did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_acknowledged_before_a_sigkill_is_counted_once_after_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut local = start(data.path(), port).await;
+    let base = local.base.clone();
+    let user = setup(&base).await;
+    let sent: u64 = 3_000;
+    // Send events one per request from 8 concurrent producers; kill -9 the runner midway.
+    let mut producers = Vec::new();
+    for producer in 0..8_u64 {
+        let (base, user) = (base.clone(), user.clone());
+        producers.push(tokio::spawn(async move {
+            let mut acknowledged = 0_u64;
+            for i in (producer..sent).step_by(8) {
+                let body = json!({"events": [{"id": format!("ev-{i}"), "user_id": user, "metric": "api_calls", "quantity": 1, "timestamp": "2027-01-14T00:00:00Z"}]});
+                let client = reqwest::Client::new();
+                let response = client.post(format!("{base}/v1/usage")).bearer_auth(ADMIN).header("content-type", "application/json").body(body.to_string()).send().await;
+                match response {
+                    Ok(r) if r.status() == 202 => acknowledged += 1,
+                    _ => break,
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    local.child.kill().unwrap(); // SIGKILL
+    local.child.wait().unwrap();
+    let mut acknowledged = 0;
+    for producer in producers {
+        acknowledged += producer.await.unwrap();
+    }
+    assert!(
+        acknowledged > 0 && acknowledged < sent,
+        "the kill should land mid-ingestion ({acknowledged} of {sent})"
+    );
+
+    let local = start(data.path(), port).await;
+    let counted = summary_reaches(&local.base, &user, acknowledged).await;
+    assert!(
+        counted >= acknowledged,
+        "lost acknowledged usage: {counted} counted, {acknowledged} acknowledged"
+    );
+    assert!(counted <= sent);
+    // The producers retry everything: each event counts exactly once in the end.
+    for chunk in (0..sent).collect::<Vec<_>>().chunks(100) {
+        let events: Vec<Value> = chunk
+            .iter()
+            .map(|i| json!({"id": format!("ev-{i}"), "user_id": user, "metric": "api_calls", "quantity": 1, "timestamp": "2027-01-14T00:00:00Z"}))
+            .collect();
+        assert_eq!(
+            post(&local.base, "/v1/usage", json!({ "events": events }))
+                .await
+                .0,
+            202
+        );
+    }
+    assert_eq!(summary_reaches(&local.base, &user, sent).await, sent);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        summary(&local.base, &user).await,
+        sent,
+        "nothing counted twice"
+    );
+    let mut child = local.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
