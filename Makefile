@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/billing/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test lint unit bench toolchain
+.PHONY: test lint unit bench toolchain run
 
 ## Every test: formatting, lints, unit, property and integration tests; the store's conformance
 ## suite runs against the embedded backend and against DynamoDB Local (started and stopped here).
@@ -20,6 +20,12 @@ lint:
 
 unit:
 	infra/with-dynamodb-local.sh infra/cargo-test.sh --workspace --locked
+
+## The whole system locally: billing-local on the embedded store (data in ./.billing-data),
+## with the admin UI from web/dist when it has been built. Prints its address and admin token.
+run: toolchain
+	@if [ -f web/package.json ]; then (cd web && npm ci && npm run build); fi
+	cargo run --release --locked --bin billing-local
 
 ## The benchmarks of BENCHMARKS.md (not part of `make test`: figures are not assertions).
 bench:
