@@ -1,0 +1,80 @@
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{ADMIN_TOKEN, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn health_reports_the_store() {
+    let app = spawn_app().await;
+    let response = app.request(Method::GET, "/healthz", None, None, &[]).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.body,
+        json!({"status": "ok", "checks": {"store": "ok"}})
+    );
+    assert!(response.header("x-request-id").is_some());
+}
+
+/// Every route this crate serves, by method and template.
+const ROUTES: [(&str, &str); 11] = [
+    ("get", "/healthz"),
+    ("get", "/openapi.json"),
+    ("post", "/v1/tokens"),
+    ("get", "/v1/tokens"),
+    ("delete", "/v1/tokens/{id}"),
+    ("get", "/v1/audit"),
+    ("get", "/v1/test-clock"),
+    ("post", "/v1/test-clock"),
+    ("patch", "/v1/invoices/{id}"),
+    ("put", "/v1/invoices/{id}"),
+    ("delete", "/v1/invoices/{id}"),
+];
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let app = spawn_app().await;
+    let response = app
+        .request(Method::GET, "/openapi.json", None, None, &[])
+        .await;
+    assert_eq!(response.status, 200);
+    let document = response.body;
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (method, path) in ROUTES {
+        assert!(
+            document["paths"][path][method].is_object(),
+            "{method} {path} is not documented"
+        );
+    }
+    // And every documented operation is served: none falls through to the 404 fallback.
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let concrete = path.replace("{id}", "x");
+            let response = app
+                .request(
+                    method.clone(),
+                    &concrete,
+                    Some(ADMIN_TOKEN),
+                    Some(&json!({})),
+                    &[],
+                )
+                .await;
+            assert_ne!(
+                response.error().1,
+                "route_not_found",
+                "{method} {path} is documented but not served"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_disabled_test_clock_is_not_documented() {
+    let app = spawn_app_with(|config| config.test_clock_enabled = false).await;
+    let document = app
+        .request(Method::GET, "/openapi.json", None, None, &[])
+        .await
+        .body;
+    assert!(document["paths"]["/v1/test-clock"].is_null());
+    assert!(document["paths"]["/v1/tokens"].is_object());
+}
