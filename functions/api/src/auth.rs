@@ -42,8 +42,9 @@ pub const OPEN_ROUTES: [(Method, &str); 3] = [
     (Method::GET, "/openapi.json"),
     (Method::POST, "/v1/webhooks/stripe"),
 ];
-/// GETs that `read` may not make: they show tokens or control time.
-pub const ADMIN_ONLY_GETS: [&str; 2] = ["/v1/tokens", "/v1/test-clock"];
+/// Resources whose GETs `read` may not make (the route and everything under it): they show
+/// tokens or control time.
+pub const ADMIN_ONLY_RESOURCES: [&str; 2] = ["/v1/tokens", "/v1/test-clock"];
 /// The one route `usage:write` may call.
 pub const USAGE_ROUTE: (Method, &str) = (Method::POST, "/v1/usage");
 
@@ -62,7 +63,13 @@ pub fn required_access(method: &Method, route: &str) -> Access {
     if *method == USAGE_ROUTE.0 && route == USAGE_ROUTE.1 {
         return Access::Needs(Scope::UsageWrite);
     }
-    if (*method == Method::GET || *method == Method::HEAD) && !ADMIN_ONLY_GETS.contains(&route) {
+    let admin_only = ADMIN_ONLY_RESOURCES.iter().any(|resource| {
+        route == *resource
+            || route
+                .strip_prefix(resource)
+                .is_some_and(|rest| rest.starts_with('/'))
+    });
+    if (*method == Method::GET || *method == Method::HEAD) && !admin_only {
         return Access::Needs(Scope::Read);
     }
     Access::Needs(Scope::Admin)
@@ -228,6 +235,8 @@ mod tests {
             (Method::GET, "/v1/audit", Needs(Scope::Read)),
             (Method::GET, "/v1/invoices/{id}", Needs(Scope::Read)),
             (Method::GET, "/v1/tokens", Needs(Scope::Admin)),
+            (Method::GET, "/v1/tokens/{id}", Needs(Scope::Admin)),
+            (Method::GET, "/v1/tokensmith", Needs(Scope::Read)),
             (Method::GET, "/v1/test-clock", Needs(Scope::Admin)),
             (Method::POST, "/v1/tokens", Needs(Scope::Admin)),
             (Method::DELETE, "/v1/tokens/{id}", Needs(Scope::Admin)),

@@ -1,7 +1,11 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, spawn_app};
+use std::time::Duration;
+
+use billing_app::Actor;
+
+use crate::helpers::{ADMIN_TOKEN, TestApp, spawn_app, spawn_app_with_token_ttl};
 
 #[tokio::test]
 async fn requests_without_a_token_are_refused_with_401() {
@@ -161,4 +165,18 @@ async fn token_requests_are_validated_field_by_field() {
         .await;
     assert_eq!(unknown_action.status, 400);
     assert_eq!(unknown_action.error().2.as_deref(), Some("action"));
+}
+
+#[tokio::test]
+async fn a_token_revoked_elsewhere_is_refused_once_its_cache_entry_expires() {
+    let app = spawn_app_with_token_ttl(Duration::from_millis(300)).await;
+    let (id, secret) = app.create_token("revoked elsewhere", &["read"]).await;
+    assert_eq!(app.get("/v1/audit", &secret).await.status, 200);
+    // Another instance revokes it: this process's cache is not told.
+    billing_app::tokens::revoke(&app.state.app, &Actor::system("test"), &id)
+        .await
+        .unwrap();
+    assert_eq!(app.get("/v1/audit", &secret).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(app.get("/v1/audit", &secret).await.status, 401);
 }

@@ -8,13 +8,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Extension;
+use billing_api::auth::Authenticator;
 use billing_api::{ApiConfig, ApiError, ApiState, Reply, Secret, StrictJson, router_with};
 use billing_app::App;
 use billing_app::clock::TestClock;
 use billing_app::ports::SimulatedGateway;
 use billing_app::queue::LedgerUsageQueue;
 use billing_ledger::Ledger;
-use billing_store::EmbeddedTable;
+use billing_store::{
+    Condition, EmbeddedTable, Item, Key, Page, Query, StoreError, Table, TransactItem, Update,
+};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
@@ -27,6 +30,7 @@ pub const ADMIN_TOKEN: &str = "sk_test_bootstrap_admin_token";
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    pub state: ApiState,
     /// How many times the stand-in slow route ran.
     pub slow_runs: Arc<AtomicUsize>,
     _data_dir: tempfile::TempDir,
@@ -61,9 +65,30 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ApiConfig)) -> TestApp {
+    spawn(configure, None, None).await
+}
+
+/// The app over `table` instead of a fresh embedded store.
+pub async fn spawn_app_on(table: Arc<dyn Table>) -> TestApp {
+    spawn(|_| {}, Some(table), None).await
+}
+
+/// The app with a token cache that trusts a lookup for `ttl` only.
+pub async fn spawn_app_with_token_ttl(ttl: Duration) -> TestApp {
+    spawn(|_| {}, None, Some(ttl)).await
+}
+
+async fn spawn(
+    configure: impl FnOnce(&mut ApiConfig),
+    table: Option<Arc<dyn Table>>,
+    token_ttl: Option<Duration>,
+) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
-    let table = EmbeddedTable::open(data_dir.path()).unwrap();
-    let ledger = Ledger::new(Arc::new(table));
+    let table = match table {
+        Some(table) => table,
+        None => Arc::new(EmbeddedTable::open(data_dir.path()).unwrap()),
+    };
+    let ledger = Ledger::new(table);
     let app = App {
         ledger: ledger.clone(),
         clock: Arc::new(TestClock::new(ledger.clone())),
@@ -75,15 +100,20 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ApiConfig)) -> TestApp {
     let mut config = ApiConfig::new(Secret::new(ADMIN_TOKEN));
     config.test_clock_enabled = true;
     configure(&mut config);
-    let state = ApiState::new(app, config);
+    let mut state = ApiState::new(app, config);
+    if let Some(ttl) = token_ttl {
+        state.auth = Arc::new(Authenticator::with_ttl(ADMIN_TOKEN, ttl));
+    }
     let slow_runs = Arc::new(AtomicUsize::new(0));
     let extra = OpenApiRouter::new()
         .routes(routes!(stand_in_usage))
         .routes(routes!(slow))
         .routes(routes!(fail_once))
+        .routes(routes!(panics))
+        .routes(routes!(optional_body))
         .layer(Extension(SlowRuns(slow_runs.clone())))
         .layer(Extension(Failures(Arc::new(AtomicUsize::new(0)))));
-    let router = router_with(state, extra);
+    let router = router_with(state.clone(), extra);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -93,6 +123,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ApiConfig)) -> TestApp {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap(),
+        state,
         slow_runs,
         _data_dir: data_dir,
     }
@@ -241,4 +272,61 @@ async fn fail_once(
         return Err(ApiError::Internal("the first call fails".into()));
     }
     Ok(Reply::ok(json!({"ok": true})))
+}
+
+/// A bug: the handler panics.
+#[utoipa::path(get, path = "/v1/test-only/panic", responses((status = 500)))]
+async fn panics() -> Reply<Value> {
+    panic!("a deliberate panic with a secret detail")
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptionalBody {
+    flag: bool,
+}
+
+/// Echoes `flag`, true when the body is absent.
+#[utoipa::path(post, path = "/v1/test-only/optional", responses((status = 200)))]
+async fn optional_body(body: Option<StrictJson<OptionalBody>>) -> Reply<Value> {
+    let flag = body.is_none_or(|StrictJson(body)| body.flag);
+    Reply::ok(json!({"flag": flag}))
+}
+
+/// A store that cannot be reached.
+pub struct UnreachableTable;
+
+fn unreachable_store() -> StoreError {
+    StoreError::Backend {
+        backend: "test",
+        message: "connection refused".into(),
+        source: None,
+    }
+}
+
+#[async_trait::async_trait]
+impl Table for UnreachableTable {
+    async fn get(&self, _key: &Key) -> Result<Option<Item>, StoreError> {
+        Err(unreachable_store())
+    }
+    async fn put(&self, _item: Item, _condition: Condition) -> Result<(), StoreError> {
+        Err(unreachable_store())
+    }
+    async fn update(
+        &self,
+        _key: &Key,
+        _update: Update,
+        _condition: Condition,
+    ) -> Result<Item, StoreError> {
+        Err(unreachable_store())
+    }
+    async fn delete(&self, _key: &Key, _condition: Condition) -> Result<(), StoreError> {
+        Err(unreachable_store())
+    }
+    async fn transact_write(&self, _items: Vec<TransactItem>) -> Result<(), StoreError> {
+        Err(unreachable_store())
+    }
+    async fn query(&self, _query: Query) -> Result<Page, StoreError> {
+        Err(unreachable_store())
+    }
 }

@@ -1,7 +1,9 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_TOKEN, spawn_app, spawn_app_with};
+use std::sync::Arc;
+
+use crate::helpers::{ADMIN_TOKEN, UnreachableTable, spawn_app, spawn_app_on, spawn_app_with};
 
 #[tokio::test]
 async fn health_reports_the_store() {
@@ -13,6 +15,61 @@ async fn health_reports_the_store() {
         json!({"status": "ok", "checks": {"store": "ok"}})
     );
     assert!(response.header("x-request-id").is_some());
+}
+
+#[tokio::test]
+async fn health_is_503_when_the_store_is_unreachable() {
+    let app = spawn_app_on(Arc::new(UnreachableTable)).await;
+    let response = app.request(Method::GET, "/healthz", None, None, &[]).await;
+    assert_eq!(response.status, 503);
+    assert_eq!(response.body["checks"]["store"], "unavailable");
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_a_503_without_detail() {
+    let app = spawn_app_on(Arc::new(UnreachableTable)).await;
+    // Looking the token up already needs the store.
+    let response = app.get("/v1/audit", "sk_some_api_token").await;
+    assert_eq!(response.status, 503);
+    assert_eq!(response.error().1, "store_unavailable");
+    assert!(!response.body.to_string().contains("connection refused"));
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_500_in_the_envelope() {
+    let app = spawn_app().await;
+    let response = app.get("/v1/test-only/panic", ADMIN_TOKEN).await;
+    assert_eq!(response.status, 500);
+    assert_eq!(response.error().0, "internal");
+    assert!(!response.body.to_string().contains("secret detail"));
+}
+
+#[tokio::test]
+async fn an_optional_body_may_be_absent_but_not_wrong() {
+    let app = spawn_app().await;
+    let absent = app
+        .request(
+            Method::POST,
+            "/v1/test-only/optional",
+            Some(ADMIN_TOKEN),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!((absent.status, &absent.body), (200, &json!({"flag": true})));
+    let given = app
+        .post(
+            "/v1/test-only/optional",
+            ADMIN_TOKEN,
+            &json!({"flag": false}),
+        )
+        .await;
+    assert_eq!(given.body, json!({"flag": false}));
+    let wrong = app
+        .post("/v1/test-only/optional", ADMIN_TOKEN, &json!({"flag": 1}))
+        .await;
+    assert_eq!(wrong.status, 400);
+    assert_eq!(wrong.error().2.as_deref(), Some("flag"));
 }
 
 /// Every route this crate serves, by method and template.
