@@ -197,6 +197,17 @@ pub struct Paged<F = NoFilters> {
     pub filters: F,
 }
 
+/// `limit` and `cursor` as OpenAPI parameters: list routes say `params(PageParams, …)`.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1-100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
 /// The filters of a list that has none: any other parameter is unknown.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -84,7 +84,8 @@ pub fn router_with(state: ApiState, extra: OpenApiRouter<ApiState>) -> Router {
     if state.config.test_clock_enabled {
         api = api.merge(routes::test_clock::router());
     }
-    let (router, document) = api.split_for_parts();
+    let (router, mut document) = api.split_for_parts();
+    openapi::add_conventions(&mut document);
     let document = Arc::new(openapi::Document::render(&document));
     let body_limit_bytes = state.config.body_limit_bytes;
     let router = router

@@ -95,6 +95,9 @@ async fn the_openapi_document_lists_every_route() {
         .await;
     assert_eq!(response.status, 200);
     let document = response.body;
+    if std::env::var_os("DUMP_OPENAPI").is_some() {
+        println!("{document:#}");
+    }
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
     for (method, path) in ROUTES {
         assert!(
@@ -102,6 +105,27 @@ async fn the_openapi_document_lists_every_route() {
             "{method} {path} is not documented"
         );
     }
+    // The conventions are documented on every operation, from the rules the server applies.
+    let create_token = &document["paths"]["/v1/tokens"]["post"];
+    assert_eq!(create_token["security"], json!([{"bearer": ["admin"]}]));
+    for status in ["401", "403", "409", "413", "415", "422"] {
+        assert!(create_token["responses"][status].is_object(), "{status}");
+    }
+    assert!(
+        create_token["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+    );
+    assert_eq!(
+        document["paths"]["/v1/audit"]["get"]["security"],
+        json!([{"bearer": ["read"]}])
+    );
+    assert!(document["paths"]["/v1/usage"]["post"]["responses"]["429"].is_object());
+    let health = &document["paths"]["/healthz"]["get"];
+    assert_eq!(health["security"], json!([{}]));
+    assert!(health["responses"]["401"].is_null());
     // And every documented operation is served: none falls through to the 404 fallback.
     for (path, item) in document["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
