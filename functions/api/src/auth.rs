@@ -19,7 +19,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use billing_app::Actor;
 use billing_app::tokens::Scope;
-use billing_ledger::{Ledger, hash_secret};
+use billing_ledger::Ledger;
+use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
@@ -127,9 +128,28 @@ struct CacheEntry {
 /// Resolves bearer secrets to callers: the bootstrap admin token from configuration, or an
 /// API token from the ledger through the cache.
 pub struct Authenticator {
-    admin_secret_sha256: String,
-    cache: RwLock<HashMap<String, CacheEntry>>,
+    admin_secret_sha256: Digest,
+    /// Keyed by the SHA-256 of the secret (raw bytes: no hex formatting per request).
+    cache: RwLock<HashMap<Digest, CacheEntry>>,
     ttl: Duration,
+}
+
+type Digest = [u8; 32];
+
+fn digest(secret: &str) -> Digest {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// The digest of a stored hex hash (`Token::secret_sha256`); `None` if it is not one.
+fn digest_from_hex(hex: &str) -> Option<Digest> {
+    let mut out = [0_u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (index, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(index * 2..index * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 impl Authenticator {
@@ -139,7 +159,7 @@ impl Authenticator {
 
     pub fn with_ttl(admin_secret: &str, ttl: Duration) -> Self {
         Self {
-            admin_secret_sha256: hash_secret(admin_secret),
+            admin_secret_sha256: digest(admin_secret),
             cache: RwLock::new(HashMap::new()),
             ttl,
         }
@@ -151,14 +171,10 @@ impl Authenticator {
         ledger: &Ledger,
         secret: &str,
     ) -> Result<Option<Caller>, ApiError> {
-        let presented = hash_secret(secret);
+        let presented = digest(secret);
         // Hashes of equal length compared in constant time: the response time tells an
         // attacker nothing about how much of the admin token they guessed.
-        if bool::from(
-            presented
-                .as_bytes()
-                .ct_eq(self.admin_secret_sha256.as_bytes()),
-        ) {
+        if bool::from(presented.ct_eq(&self.admin_secret_sha256)) {
             return Ok(Some(Caller {
                 token_id: BOOTSTRAP_TOKEN_ID.to_owned(),
                 scopes: vec![Scope::Admin],
@@ -180,15 +196,18 @@ impl Authenticator {
         Ok(caller)
     }
 
-    /// Drops what is cached for the token with this secret hash (after a revocation).
+    /// Drops what is cached for the token with this (hex) secret hash, after a revocation.
     pub fn forget(&self, secret_sha256: &str) {
+        let Some(key) = digest_from_hex(secret_sha256) else {
+            return;
+        };
         self.cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(secret_sha256);
+            .remove(&key);
     }
 
-    fn cached(&self, secret_sha256: &str) -> Option<Option<Caller>> {
+    fn cached(&self, secret_sha256: &Digest) -> Option<Option<Caller>> {
         let cache = self
             .cache
             .read()
@@ -197,7 +216,7 @@ impl Authenticator {
         (entry.read_at.elapsed() < self.ttl).then(|| entry.caller.clone())
     }
 
-    fn remember(&self, secret_sha256: String, caller: Option<Caller>) {
+    fn remember(&self, secret_sha256: Digest, caller: Option<Caller>) {
         let mut cache = self
             .cache
             .write()
@@ -259,6 +278,13 @@ mod tests {
         };
         assert!(Scope::ALL.iter().all(|s| admin.may(*s)));
         assert!(reader.may(Scope::Read) && !reader.may(Scope::UsageWrite));
+    }
+
+    #[test]
+    fn stored_hashes_map_to_the_cache_key_of_their_secret() {
+        let hex = billing_ledger::hash_secret("sk_abc");
+        assert_eq!(digest_from_hex(&hex), Some(digest("sk_abc")));
+        assert_eq!(digest_from_hex("zz"), None);
     }
 
     #[test]
