@@ -19,7 +19,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use billing_app::Actor;
 use billing_app::tokens::Scope;
-use billing_ledger::{Ledger, hash_secret};
+use billing_ledger::Ledger;
+use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
@@ -42,8 +43,9 @@ pub const OPEN_ROUTES: [(Method, &str); 3] = [
     (Method::GET, "/openapi.json"),
     (Method::POST, "/v1/webhooks/stripe"),
 ];
-/// GETs that `read` may not make: they show tokens or control time.
-pub const ADMIN_ONLY_GETS: [&str; 2] = ["/v1/tokens", "/v1/test-clock"];
+/// Resources whose GETs `read` may not make (the route and everything under it): they show
+/// tokens or control time.
+pub const ADMIN_ONLY_RESOURCES: [&str; 2] = ["/v1/tokens", "/v1/test-clock"];
 /// The one route `usage:write` may call.
 pub const USAGE_ROUTE: (Method, &str) = (Method::POST, "/v1/usage");
 
@@ -62,7 +64,13 @@ pub fn required_access(method: &Method, route: &str) -> Access {
     if *method == USAGE_ROUTE.0 && route == USAGE_ROUTE.1 {
         return Access::Needs(Scope::UsageWrite);
     }
-    if (*method == Method::GET || *method == Method::HEAD) && !ADMIN_ONLY_GETS.contains(&route) {
+    let admin_only = ADMIN_ONLY_RESOURCES.iter().any(|resource| {
+        route == *resource
+            || route
+                .strip_prefix(resource)
+                .is_some_and(|rest| rest.starts_with('/'))
+    });
+    if (*method == Method::GET || *method == Method::HEAD) && !admin_only {
         return Access::Needs(Scope::Read);
     }
     Access::Needs(Scope::Admin)
@@ -120,9 +128,28 @@ struct CacheEntry {
 /// Resolves bearer secrets to callers: the bootstrap admin token from configuration, or an
 /// API token from the ledger through the cache.
 pub struct Authenticator {
-    admin_secret_sha256: String,
-    cache: RwLock<HashMap<String, CacheEntry>>,
+    admin_secret_sha256: Digest,
+    /// Keyed by the SHA-256 of the secret (raw bytes: no hex formatting per request).
+    cache: RwLock<HashMap<Digest, CacheEntry>>,
     ttl: Duration,
+}
+
+type Digest = [u8; 32];
+
+fn digest(secret: &str) -> Digest {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// The digest of a stored hex hash (`Token::secret_sha256`); `None` if it is not one.
+fn digest_from_hex(hex: &str) -> Option<Digest> {
+    let mut out = [0_u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (index, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(index * 2..index * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 impl Authenticator {
@@ -132,7 +159,7 @@ impl Authenticator {
 
     pub fn with_ttl(admin_secret: &str, ttl: Duration) -> Self {
         Self {
-            admin_secret_sha256: hash_secret(admin_secret),
+            admin_secret_sha256: digest(admin_secret),
             cache: RwLock::new(HashMap::new()),
             ttl,
         }
@@ -144,14 +171,10 @@ impl Authenticator {
         ledger: &Ledger,
         secret: &str,
     ) -> Result<Option<Caller>, ApiError> {
-        let presented = hash_secret(secret);
+        let presented = digest(secret);
         // Hashes of equal length compared in constant time: the response time tells an
         // attacker nothing about how much of the admin token they guessed.
-        if bool::from(
-            presented
-                .as_bytes()
-                .ct_eq(self.admin_secret_sha256.as_bytes()),
-        ) {
+        if bool::from(presented.ct_eq(&self.admin_secret_sha256)) {
             return Ok(Some(Caller {
                 token_id: BOOTSTRAP_TOKEN_ID.to_owned(),
                 scopes: vec![Scope::Admin],
@@ -173,15 +196,18 @@ impl Authenticator {
         Ok(caller)
     }
 
-    /// Drops what is cached for the token with this secret hash (after a revocation).
+    /// Drops what is cached for the token with this (hex) secret hash, after a revocation.
     pub fn forget(&self, secret_sha256: &str) {
+        let Some(key) = digest_from_hex(secret_sha256) else {
+            return;
+        };
         self.cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(secret_sha256);
+            .remove(&key);
     }
 
-    fn cached(&self, secret_sha256: &str) -> Option<Option<Caller>> {
+    fn cached(&self, secret_sha256: &Digest) -> Option<Option<Caller>> {
         let cache = self
             .cache
             .read()
@@ -190,7 +216,7 @@ impl Authenticator {
         (entry.read_at.elapsed() < self.ttl).then(|| entry.caller.clone())
     }
 
-    fn remember(&self, secret_sha256: String, caller: Option<Caller>) {
+    fn remember(&self, secret_sha256: Digest, caller: Option<Caller>) {
         let mut cache = self
             .cache
             .write()
@@ -228,6 +254,8 @@ mod tests {
             (Method::GET, "/v1/audit", Needs(Scope::Read)),
             (Method::GET, "/v1/invoices/{id}", Needs(Scope::Read)),
             (Method::GET, "/v1/tokens", Needs(Scope::Admin)),
+            (Method::GET, "/v1/tokens/{id}", Needs(Scope::Admin)),
+            (Method::GET, "/v1/tokensmith", Needs(Scope::Read)),
             (Method::GET, "/v1/test-clock", Needs(Scope::Admin)),
             (Method::POST, "/v1/tokens", Needs(Scope::Admin)),
             (Method::DELETE, "/v1/tokens/{id}", Needs(Scope::Admin)),
@@ -250,6 +278,13 @@ mod tests {
         };
         assert!(Scope::ALL.iter().all(|s| admin.may(*s)));
         assert!(reader.may(Scope::Read) && !reader.may(Scope::UsageWrite));
+    }
+
+    #[test]
+    fn stored_hashes_map_to_the_cache_key_of_their_secret() {
+        let hex = billing_ledger::hash_secret("sk_abc");
+        assert_eq!(digest_from_hex(&hex), Some(digest("sk_abc")));
+        assert_eq!(digest_from_hex("zz"), None);
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub struct ErrorBody {
     pub code: String,
     pub message: String,
     /// The offending field (`events[3].quantity`), or null.
+    #[schema(required = true)]
     pub param: Option<String>,
     /// For a declined charge (402): the failed payment that was recorded.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,12 +1,13 @@
 //! Request extractors and response helpers shared by every resource module:
 //! - [`StrictJson`]: a JSON body that must say `Content-Type: application/json`, fit the body
 //!   limit and match the request type exactly; errors name the field (`events[3].quantity`);
+//!   `Option<StrictJson<T>>` for a body that may be absent;
 //! - [`StrictQuery`]: query parameters with the same strictness;
 //! - [`Paged`]: `?limit=&cursor=` plus the list's own filters;
 //! - [`Reply`] and [`Page`]: JSON responses with a status, and the list envelope.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequest, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -42,22 +43,48 @@ where
         if !is_json(request.headers().get(header::CONTENT_TYPE)) {
             return Err(ApiError::UnsupportedMediaType);
         }
-        // The router's DefaultBodyLimit bounds this read; BodyLimit says what it is.
-        let limit_bytes = request
-            .extensions()
-            .get::<BodyLimit>()
-            .map_or(crate::config::BODY_LIMIT_BYTES_DEFAULT, |limit| limit.0);
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge { limit_bytes }
-                } else {
-                    ApiError::invalid("invalid_body", rejection.body_text(), None)
-                }
-            })?;
+        let bytes = read_body(request, state).await?;
         parse_json(&bytes).map(StrictJson)
     }
+}
+
+/// `Option<StrictJson<T>>`: a body is optional (`POST /v1/subscriptions/{id}/cancel` with its
+/// defaults). An empty body is `None`; a non-empty one must be JSON as above.
+impl<S, T> OptionalFromRequest<S> for StrictJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let declared_json = is_json(request.headers().get(header::CONTENT_TYPE));
+        let bytes = read_body(request, state).await?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        if !declared_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_json(&bytes).map(|value| Some(StrictJson(value)))
+    }
+}
+
+/// The whole body, within the router's DefaultBodyLimit ([`BodyLimit`] says what it is).
+async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    let limit_bytes = request
+        .extensions()
+        .get::<BodyLimit>()
+        .map_or(crate::config::BODY_LIMIT_BYTES_DEFAULT, |limit| limit.0);
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit_bytes }
+            } else {
+                ApiError::invalid("invalid_body", rejection.body_text(), None)
+            }
+        })
 }
 
 /// `application/json`, with or without parameters (`; charset=utf-8`).
@@ -168,6 +195,17 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
 pub struct Paged<F = NoFilters> {
     pub page: PageRequest,
     pub filters: F,
+}
+
+/// `limit` and `cursor` as OpenAPI parameters: list routes say `params(PageParams, …)`.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1-100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// The filters of a list that has none: any other parameter is unknown.

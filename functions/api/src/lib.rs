@@ -1,12 +1,46 @@
 //! The HTTP API of API.md as one axum [`Router`], built by [`router`] so the Lambda function,
 //! the local runner and the tests serve the very same one.
 //!
-//! Each resource module under [`routes`] exposes `router() -> OpenApiRouter<ApiState>`; its
-//! handlers carry `#[utoipa::path]`, so a route and its OpenAPI entry are registered together
-//! and `/openapi.json` cannot miss one. The conventions live in one place each:
-//! [`error::ApiError`] (the envelope), [`extract`] (strict JSON and query, pagination,
-//! replies), [`auth`] (tokens and scopes), [`guard`] (the middleware order),
-//! [`idempotency`], [`rate_limit`], [`config`].
+//! # Building it
+//! ```no_run
+//! # async fn serve(app: billing_app::App) -> std::io::Result<()> {
+//! use billing_api::{ApiConfig, ApiState, Secret, router};
+//! let config = ApiConfig::from_env().expect("configuration"); // or ApiConfig::new(Secret::new(…))
+//! let state = ApiState::new(app, config); // the App carries the TestClock when the flag is on
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, router(state)).await
+//! # }
+//! ```
+//!
+//! # Adding a resource
+//! A module under [`routes`] exposes `pub fn router() -> OpenApiRouter<ApiState>` built with
+//! `utoipa_axum::routes!(handler, …)`, and [`router_with`] merges it. Handlers carry
+//! `#[utoipa::path(method, path = "/v1/…", request_body = …, params(…), responses(…))]`, so a
+//! route and its OpenAPI entry are registered together and cannot drift apart. Handlers use:
+//! - [`Caller`] (extractor): the authenticated token; `caller.actor()` for the audit log. The
+//!   scope was already checked by [`guard`] using [`auth::required_access`]: a GET needs
+//!   `read`, `POST /v1/usage` needs `usage:write`, anything else `admin`; the open routes and
+//!   admin-only GETs are listed there. Security, 401/403, Idempotency-Key, 409/422, 400/413/415
+//!   and 429 are added to the OpenAPI entry from the same rules ([`openapi::add_conventions`]).
+//! - [`StrictJson<T>`] (extractor; `Option<StrictJson<T>>` for an optional body) with
+//!   `#[derive(Deserialize, ToSchema)] #[serde(deny_unknown_fields)]` request types.
+//! - [`StrictQuery<T>`] for query filters, or [`Paged<F>`] for lists (`paged.page` is the
+//!   ledger's `PageRequest`, `paged.filters` an `F` with `deny_unknown_fields`), documented
+//!   with `params(extract::PageParams, …)`; answer with `Reply::ok(Page::of(listing, View::from))`.
+//! - Return `Result<Reply<T>, ApiError>` (`Reply::ok`, `created`, `accepted`); `?` turns an
+//!   `AppError` or a `LedgerError` into [`ApiError`], the one place statuses, `type`s and the
+//!   envelope are decided.
+//!
+//! Idempotency-Key needs nothing from a handler: [`guard`] wraps every authenticated POST.
+//!
+//! # Decisions
+//! - A refused-by-rule 422 (`ErrorKind::Unprocessable`) has `type` `invalid_request` (API.md
+//!   has no other fitting type); 503 and 500 have `type` `internal`.
+//! - Responses of completed requests are stored for Idempotency-Key replays, 4xx included
+//!   (the brief: everything but 5xx); 401/403/429 happen before the key is taken.
+//! - An unknown route answers 404 before authentication; a known route with a method it does
+//!   not have answers 405, after authentication.
+//! - Tokens are cached for [`auth::TOKEN_CACHE_TTL`] (30 s, within API.md's 60 s).
 
 pub mod auth;
 pub mod config;
@@ -90,7 +124,8 @@ pub fn router_with(state: ApiState, extra: OpenApiRouter<ApiState>) -> Router {
     if state.config.test_clock_enabled {
         api = api.merge(routes::test_clock::router());
     }
-    let (router, document) = api.split_for_parts();
+    let (router, mut document) = api.split_for_parts();
+    openapi::add_conventions(&mut document);
     let document = Arc::new(openapi::Document::render(&document));
     let body_limit_bytes = state.config.body_limit_bytes;
     let router = router

@@ -64,10 +64,20 @@ impl TokenBucketLimiter {
             let (rate, capacity) = (self.rate_per_second, self.capacity_units);
             buckets.retain(|_, bucket| refilled(bucket, now, rate, capacity) < capacity);
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
-            units: self.capacity_units,
-            refilled_at: now,
-        });
+        // Look up before inserting: the key is copied only for a new bucket.
+        if !buckets.contains_key(key) {
+            buckets.insert(
+                key.to_owned(),
+                Bucket {
+                    units: self.capacity_units,
+                    refilled_at: now,
+                },
+            );
+        }
+        let Some(bucket) = buckets.get_mut(key) else {
+            // Inserted just above, under the same lock: cannot happen.
+            return Ok(());
+        };
         bucket.units = refilled(bucket, now, self.rate_per_second, self.capacity_units);
         bucket.refilled_at = now;
         if bucket.units >= UNITS_PER_REQUEST {

@@ -4,6 +4,8 @@
 use axum::Router;
 use axum::extract::MatchedPath;
 use axum::http::{HeaderValue, Request};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -19,6 +21,17 @@ impl MakeRequestId for NewRequestId {
             .ok()
             .map(RequestId::new)
     }
+}
+
+/// A panicking handler is a bug: answer the 500 envelope (the detail goes to the log) instead
+/// of dropping the connection.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a handler panicked".to_owned());
+    crate::error::ApiError::Internal(format!("panic: {detail}")).into_response()
 }
 
 pub(crate) fn with_request_tracing(router: Router) -> Router {
@@ -39,6 +52,7 @@ pub(crate) fn with_request_tracing(router: Router) -> Router {
         .on_response(DefaultOnResponse::new().level(Level::INFO));
     // Layers run outside-in in the reverse order of these calls: the id is set first.
     router
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
         .layer(SetRequestIdLayer::x_request_id(NewRequestId))

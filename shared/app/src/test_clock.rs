@@ -55,3 +55,47 @@ fn moved_backwards(current: Timestamp, to: Timestamp) -> AppError {
         Some("now"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::ErrorKind;
+
+    async fn app(fixture: &billing_store::testing::Fixture) -> App {
+        let ledger = billing_ledger::Ledger::new(fixture.table.clone());
+        App {
+            ledger: ledger.clone(),
+            clock: std::sync::Arc::new(crate::clock::TestClock::new(ledger.clone())),
+            gateway: std::sync::Arc::new(crate::ports::SimulatedGateway::default()),
+            usage_queue: std::sync::Arc::new(crate::queue::LedgerUsageQueue::new(ledger)),
+            dunning: Default::default(),
+            transient_retry: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_test_clock_moves_forward_to_whole_seconds_and_never_back() {
+        let fixture = billing_store::testing::embedded("test_clock")
+            .await
+            .unwrap();
+        let app = app(&fixture).await;
+        let start = now(&app).await.unwrap();
+        assert_eq!(now(&app).await.unwrap(), start, "a read does not move it");
+        let later = start + chrono::Duration::milliseconds(90_500);
+        let moved = advance(&app, later).await.unwrap();
+        assert_eq!(moved, start + chrono::Duration::seconds(90));
+        assert_eq!(now(&app).await.unwrap(), moved);
+        assert_eq!(
+            advance(&app, moved).await.unwrap(),
+            moved,
+            "standing still is fine"
+        );
+        let error = advance(&app, start).await.unwrap_err();
+        assert_eq!(
+            (error.kind(), error.code()),
+            (ErrorKind::Conflict, "clock_moved_backwards")
+        );
+        assert_eq!(now(&app).await.unwrap(), moved);
+    }
+}

@@ -189,6 +189,95 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    async fn app(fixture: &billing_store::testing::Fixture) -> App {
+        let ledger = billing_ledger::Ledger::new(fixture.table.clone());
+        App {
+            ledger: ledger.clone(),
+            clock: std::sync::Arc::new(crate::clock::TestClock::new(ledger.clone())),
+            gateway: std::sync::Arc::new(crate::ports::SimulatedGateway::default()),
+            usage_queue: std::sync::Arc::new(crate::queue::LedgerUsageQueue::new(ledger)),
+            dunning: Default::default(),
+            transient_retry: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_is_created_audited_listed_and_revoked() {
+        let fixture = billing_store::testing::embedded("tokens").await.unwrap();
+        let app = app(&fixture).await;
+        let actor = Actor::token("bootstrap");
+        let created = create(
+            &app,
+            &actor,
+            NewToken {
+                name: " ci ".into(),
+                scopes: vec!["read".into(), "read".into()],
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(created.token.name, "ci");
+        assert_eq!(created.token.scopes, vec!["read".to_owned()]);
+        assert_ne!(created.token.secret_sha256, created.secret);
+        let found = app.ledger.token_by_secret(&created.secret).await.unwrap();
+        assert_eq!(found.map(|t| t.id), Some(created.token.id.clone()));
+        let listed = list(&app, &PageRequest::first(10)).await.unwrap();
+        assert_eq!(listed.data, vec![created.token.clone()]);
+
+        let revoked = revoke(&app, &actor, &created.token.id).await.unwrap();
+        assert!(revoked.revoked_at.is_some());
+        assert!(
+            app.ledger
+                .token_by_secret(&created.secret)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let again = revoke(&app, &actor, &created.token.id).await.unwrap();
+        assert_eq!(again, revoked);
+
+        let filter = billing_ledger::AuditFilter {
+            entity_id: Some(created.token.id.clone()),
+            action: None,
+        };
+        let audit = app
+            .ledger
+            .audit(&filter, &PageRequest::first(10))
+            .await
+            .unwrap();
+        let mut actions: Vec<_> = audit.data.iter().map(|e| e.action).collect();
+        actions.sort_by_key(|a| a.as_str());
+        assert_eq!(
+            actions,
+            [AuditAction::TokenCreated, AuditAction::TokenRevoked]
+        );
+        assert!(audit.data.iter().all(|e| e.actor == "token:bootstrap"));
+        assert!(
+            !serde_json::to_string(&audit.data)
+                .unwrap()
+                .contains(&created.secret)
+        );
+    }
+
+    #[tokio::test]
+    async fn revoking_an_unknown_token_is_not_found_and_bad_cursors_are_invalid() {
+        let fixture = billing_store::testing::embedded("tokens").await.unwrap();
+        let app = app(&fixture).await;
+        let error = revoke(&app, &Actor::token("t"), "tok_nope")
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), crate::ErrorKind::NotFound);
+        let page = PageRequest {
+            limit: 10,
+            cursor: Some("zz".into()),
+        };
+        let error = list(&app, &page).await.unwrap_err();
+        assert_eq!(
+            (error.code(), error.param()),
+            ("invalid_cursor", Some("cursor"))
+        );
+    }
+
     #[test]
     fn scopes_are_checked_and_deduplicated() {
         let scopes =

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::ApiState;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{Page, Paged, Reply};
+use crate::extract::{Page, PageParams, Paged, Reply};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,10 +62,8 @@ pub fn router() -> OpenApiRouter<ApiState> {
     params(
         ("entity_id" = Option<String>, Query, description = "Entries of this entity"),
         ("action" = Option<String>, Query, description = "Entries of this action, e.g. `invoice.paid`"),
-        ("limit" = Option<u32>, Query, description = "1-100, default 20"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        PageParams,
     ),
-    security(("bearer" = ["read"])),
     responses(
         (status = 200, description = "Audit entries, newest first", body = Page<AuditEntryView>),
         (status = 400, description = "Unknown action, bad limit or cursor", body = ErrorEnvelope),

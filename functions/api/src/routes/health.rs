@@ -37,7 +37,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
     get,
     path = "/healthz",
     tag = "health",
-    security(()),
     responses(
         (status = 200, description = "Everything answers", body = Health),
         (status = 503, description = "The store does not answer", body = Health),

@@ -19,7 +19,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
     get,
     path = "/openapi.json",
     tag = "meta",
-    security(()),
     responses((status = 200, description = "This API's OpenAPI 3.1 document", content_type = "application/json"))
 )]
 async fn openapi_json(Extension(document): Extension<Arc<Document>>) -> Response {

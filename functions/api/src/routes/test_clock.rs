@@ -29,7 +29,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
     get,
     path = "/v1/test-clock",
     tag = "test clock",
-    security(("bearer" = ["admin"])),
     responses((status = 200, description = "The billing clock", body = TestClock))
 )]
 async fn get_test_clock(State(state): State<ApiState>) -> Result<Reply<TestClock>, ApiError> {
@@ -42,8 +41,6 @@ async fn get_test_clock(State(state): State<ApiState>) -> Result<Reply<TestClock
     path = "/v1/test-clock",
     tag = "test clock",
     request_body = TestClock,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
-    security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "The clock, moved", body = TestClock),
         (status = 409, description = "`clock_moved_backwards`", body = ErrorEnvelope),

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{NoFilters, Page, Paged, Reply, StrictJson};
+use crate::extract::{NoFilters, Page, PageParams, Paged, Reply, StrictJson};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -70,8 +70,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
     path = "/v1/tokens",
     tag = "tokens",
     request_body = CreateTokenRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
-    security(("bearer" = ["admin"])),
     responses(
         (status = 201, description = "Created; `token` appears only here", body = CreatedTokenView),
         (status = 400, description = "Invalid name or scopes", body = ErrorEnvelope),
@@ -104,11 +102,7 @@ async fn create_token(
     get,
     path = "/v1/tokens",
     tag = "tokens",
-    params(
-        ("limit" = Option<u32>, Query, description = "1-100, default 20"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
-    ),
-    security(("bearer" = ["admin"])),
+    params(PageParams),
     responses((status = 200, description = "Tokens, newest first, without secrets", body = Page<TokenView>))
 )]
 async fn list_tokens(
@@ -124,7 +118,6 @@ async fn list_tokens(
     path = "/v1/tokens/{id}",
     tag = "tokens",
     params(("id" = String, Path, description = "Token id (`tok_…`)")),
-    security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Revoked", body = TokenView),
         (status = 404, description = "No such token", body = ErrorEnvelope),

@@ -1,0 +1,332 @@
+//! `spawn_app()`: the real router on 127.0.0.1:0 over a fresh embedded store, with the test
+//! clock on, plus typed request helpers. Stand-in routes (`extra`) exercise conventions whose
+//! real routes are not written yet: `POST /v1/usage` (scope, rate limit, nested params) and
+//! two routes that are slow or fail once (idempotency).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Extension;
+use billing_api::auth::Authenticator;
+use billing_api::{ApiConfig, ApiError, ApiState, Reply, Secret, StrictJson, router_with};
+use billing_app::App;
+use billing_app::clock::TestClock;
+use billing_app::ports::SimulatedGateway;
+use billing_app::queue::LedgerUsageQueue;
+use billing_ledger::Ledger;
+use billing_store::{
+    Condition, EmbeddedTable, Item, Key, Page, Query, StoreError, Table, TransactItem, Update,
+};
+use reqwest::Method;
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub const ADMIN_TOKEN: &str = "sk_test_bootstrap_admin_token";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: ApiState,
+    /// How many times the stand-in slow route ran.
+    pub slow_runs: Arc<AtomicUsize>,
+    _data_dir: tempfile::TempDir,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    /// The error envelope's `(type, code, param)`.
+    pub fn error(&self) -> (String, String, Option<String>) {
+        let error = &self.body["error"];
+        (
+            error["type"].as_str().unwrap_or_default().to_owned(),
+            error["code"].as_str().unwrap_or_default().to_owned(),
+            error["param"].as_str().map(str::to_owned),
+        )
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ApiConfig)) -> TestApp {
+    spawn(configure, None, None).await
+}
+
+/// The app over `table` instead of a fresh embedded store.
+pub async fn spawn_app_on(table: Arc<dyn Table>) -> TestApp {
+    spawn(|_| {}, Some(table), None).await
+}
+
+/// The app with a token cache that trusts a lookup for `ttl` only.
+pub async fn spawn_app_with_token_ttl(ttl: Duration) -> TestApp {
+    spawn(|_| {}, None, Some(ttl)).await
+}
+
+async fn spawn(
+    configure: impl FnOnce(&mut ApiConfig),
+    table: Option<Arc<dyn Table>>,
+    token_ttl: Option<Duration>,
+) -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap();
+    let table = match table {
+        Some(table) => table,
+        None => Arc::new(EmbeddedTable::open(data_dir.path()).unwrap()),
+    };
+    let ledger = Ledger::new(table);
+    let app = App {
+        ledger: ledger.clone(),
+        clock: Arc::new(TestClock::new(ledger.clone())),
+        gateway: Arc::new(SimulatedGateway::default()),
+        usage_queue: Arc::new(LedgerUsageQueue::new(ledger)),
+        dunning: Default::default(),
+        transient_retry: Default::default(),
+    };
+    let mut config = ApiConfig::new(Secret::new(ADMIN_TOKEN));
+    config.test_clock_enabled = true;
+    configure(&mut config);
+    let mut state = ApiState::new(app, config);
+    if let Some(ttl) = token_ttl {
+        state.auth = Arc::new(Authenticator::with_ttl(ADMIN_TOKEN, ttl));
+    }
+    let slow_runs = Arc::new(AtomicUsize::new(0));
+    let extra = OpenApiRouter::new()
+        .routes(routes!(stand_in_usage))
+        .routes(routes!(slow))
+        .routes(routes!(fail_once))
+        .routes(routes!(panics))
+        .routes(routes!(optional_body))
+        .layer(Extension(SlowRuns(slow_runs.clone())))
+        .layer(Extension(Failures(Arc::new(AtomicUsize::new(0)))));
+    let router = router_with(state.clone(), extra);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+        state,
+        slow_runs,
+        _data_dir: data_dir,
+    }
+}
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> TestResponse {
+        self.request(Method::GET, path, Some(token), None, &[])
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> TestResponse {
+        self.request(Method::POST, path, Some(token), Some(body), &[])
+            .await
+    }
+
+    pub async fn post_with_key(
+        &self,
+        path: &str,
+        token: &str,
+        key: &str,
+        body: &Value,
+    ) -> TestResponse {
+        self.request(
+            Method::POST,
+            path,
+            Some(token),
+            Some(body),
+            &[("Idempotency-Key", key)],
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> TestResponse {
+        self.request(Method::DELETE, path, Some(token), None, &[])
+            .await
+    }
+
+    /// A new API token with `scopes`: `(id, secret)`.
+    pub async fn create_token(&self, name: &str, scopes: &[&str]) -> (String, String) {
+        let response = self
+            .post(
+                "/v1/tokens",
+                ADMIN_TOKEN,
+                &json!({"name": name, "scopes": scopes}),
+            )
+            .await;
+        assert_eq!(response.status, 201, "{:?}", response.body);
+        (
+            response.body["id"].as_str().unwrap().to_owned(),
+            response.body["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A body of `events` for the stand-in usage route.
+    pub fn usage_body() -> Value {
+        json!({"events": [{"id": "e1", "user_id": "usr_1", "metric": "api_calls", "quantity": 1}]})
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> TestResponse {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)))
+    };
+    TestResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+// ---- stand-in routes
+
+#[derive(Clone)]
+struct SlowRuns(Arc<AtomicUsize>);
+
+#[derive(Clone)]
+struct Failures(Arc<AtomicUsize>);
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct StandInEvent {
+    id: String,
+    user_id: String,
+    metric: String,
+    quantity: u64,
+    timestamp: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StandInUsage {
+    events: Vec<StandInEvent>,
+}
+
+/// Accepts a usage batch without storing it: only the HTTP conventions are under test.
+#[utoipa::path(post, path = "/v1/usage", request_body = StandInUsage, responses((status = 202)))]
+async fn stand_in_usage(StrictJson(batch): StrictJson<StandInUsage>) -> Reply<Value> {
+    Reply::accepted(json!({"accepted": batch.events.len()}))
+}
+
+/// Takes a while, so a second request can arrive while it runs.
+#[utoipa::path(post, path = "/v1/test-only/slow", responses((status = 200)))]
+async fn slow(Extension(SlowRuns(runs)): Extension<SlowRuns>) -> Reply<Value> {
+    let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Reply::ok(json!({"run": run}))
+}
+
+/// Fails with a 500 the first time, succeeds after.
+#[utoipa::path(post, path = "/v1/test-only/fail-once", responses((status = 200), (status = 500)))]
+async fn fail_once(
+    Extension(Failures(failures)): Extension<Failures>,
+) -> Result<Reply<Value>, ApiError> {
+    if failures.fetch_add(1, Ordering::SeqCst) == 0 {
+        return Err(ApiError::Internal("the first call fails".into()));
+    }
+    Ok(Reply::ok(json!({"ok": true})))
+}
+
+/// A bug: the handler panics.
+#[utoipa::path(get, path = "/v1/test-only/panic", responses((status = 500)))]
+async fn panics() -> Reply<Value> {
+    panic!("a deliberate panic with a secret detail")
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptionalBody {
+    flag: bool,
+}
+
+/// Echoes `flag`, true when the body is absent.
+#[utoipa::path(post, path = "/v1/test-only/optional", responses((status = 200)))]
+async fn optional_body(body: Option<StrictJson<OptionalBody>>) -> Reply<Value> {
+    let flag = body.is_none_or(|StrictJson(body)| body.flag);
+    Reply::ok(json!({"flag": flag}))
+}
+
+/// A store that cannot be reached.
+pub struct UnreachableTable;
+
+fn unreachable_store() -> StoreError {
+    StoreError::Backend {
+        backend: "test",
+        message: "connection refused".into(),
+        source: None,
+    }
+}
+
+#[async_trait::async_trait]
+impl Table for UnreachableTable {
+    async fn get(&self, _key: &Key) -> Result<Option<Item>, StoreError> {
+        Err(unreachable_store())
+    }
+    async fn put(&self, _item: Item, _condition: Condition) -> Result<(), StoreError> {
+        Err(unreachable_store())
+    }
+    async fn update(
+        &self,
+        _key: &Key,
+        _update: Update,
+        _condition: Condition,
+    ) -> Result<Item, StoreError> {
+        Err(unreachable_store())
+    }
+    async fn delete(&self, _key: &Key, _condition: Condition) -> Result<(), StoreError> {
+        Err(unreachable_store())
+    }
+    async fn transact_write(&self, _items: Vec<TransactItem>) -> Result<(), StoreError> {
+        Err(unreachable_store())
+    }
+    async fn query(&self, _query: Query) -> Result<Page, StoreError> {
+        Err(unreachable_store())
+    }
+}

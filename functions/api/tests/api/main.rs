@@ -1,0 +1,11 @@
+//! The API tests: one binary, each test with its own store, port and clock (`spawn_app`).
+#![allow(clippy::unwrap_used)]
+
+mod auth;
+mod errors;
+mod helpers;
+mod idempotency;
+mod meta;
+mod pagination;
+mod rate_limit;
+mod test_clock;
