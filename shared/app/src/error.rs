@@ -156,6 +156,13 @@ impl From<LedgerError> for AppError {
             LedgerError::Store(billing_store::StoreError::Backend { message, .. }) => {
                 Self::Unavailable(message)
             }
+            LedgerError::Store(billing_store::StoreError::InvalidCursor) => {
+                Self::Invalid(FieldError::new(
+                    "cursor",
+                    "invalid_cursor",
+                    "the cursor is not one this list handed out",
+                ))
+            }
             other => Self::Internal(other.to_string()),
         }
     }

@@ -196,6 +196,7 @@ mod tests {
             clock: std::sync::Arc::new(crate::clock::TestClock::new(ledger.clone())),
             gateway: std::sync::Arc::new(crate::ports::SimulatedGateway::default()),
             usage_queue: std::sync::Arc::new(crate::queue::LedgerUsageQueue::new(ledger)),
+            metrics: std::sync::Arc::new(crate::ports::NoMetrics),
             dunning: Default::default(),
             transient_retry: Default::default(),
         }

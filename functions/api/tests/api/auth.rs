@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use billing_app::Actor;
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, spawn_app, spawn_app_with_token_ttl};
+use crate::helpers::{ADMIN_TOKEN, spawn_app, spawn_app_with_token_ttl};
 
 #[tokio::test]
 async fn requests_without_a_token_are_refused_with_401() {
@@ -39,7 +39,7 @@ async fn each_scope_reaches_exactly_its_routes() {
     let (_, admin) = app.create_token("admin", &["admin"]).await;
     let (_, read) = app.create_token("read", &["read"]).await;
     let (_, usage) = app.create_token("usage", &["usage:write"]).await;
-    let usage_body = TestApp::usage_body();
+    let usage_body = app.usage_body();
     let token_body = json!({"name": "n", "scopes": ["read"]});
     // (method, path, body, expected status for admin, read, usage:write)
     let matrix = [

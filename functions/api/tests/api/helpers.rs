@@ -1,7 +1,7 @@
 //! `spawn_app()`: the real router on 127.0.0.1:0 over a fresh embedded store, with the test
-//! clock on, plus typed request helpers. Stand-in routes (`extra`) exercise conventions whose
-//! real routes are not written yet: `POST /v1/usage` (scope, rate limit, nested params) and
-//! two routes that are slow or fail once (idempotency).
+//! clock on and one user (for usage), plus typed request helpers. Test-only routes (`extra`)
+//! exercise conventions no real route can show on demand: a slow request and one that fails
+//! once (idempotency), a panic.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,8 +31,10 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub state: ApiState,
-    /// How many times the stand-in slow route ran.
+    /// How many times the test-only slow route ran.
     pub slow_runs: Arc<AtomicUsize>,
+    /// A user that exists, for usage bodies.
+    pub user_id: String,
     _data_dir: tempfile::TempDir,
 }
 
@@ -94,6 +96,7 @@ async fn spawn(
         clock: Arc::new(TestClock::new(ledger.clone())),
         gateway: Arc::new(SimulatedGateway::default()),
         usage_queue: Arc::new(LedgerUsageQueue::new(ledger)),
+        metrics: Arc::new(billing_app::ports::NoMetrics),
         dunning: Default::default(),
         transient_retry: Default::default(),
     };
@@ -106,13 +109,25 @@ async fn spawn(
     }
     let slow_runs = Arc::new(AtomicUsize::new(0));
     let extra = OpenApiRouter::new()
-        .routes(routes!(stand_in_usage))
         .routes(routes!(slow))
         .routes(routes!(fail_once))
         .routes(routes!(panics))
         .routes(routes!(optional_body))
         .layer(Extension(SlowRuns(slow_runs.clone())))
         .layer(Extension(Failures(Arc::new(AtomicUsize::new(0)))));
+    // A store that cannot be reached (the 503 tests) has no user; usage tests use one that can.
+    let user_id = billing_app::users::create_user(
+        &state.app,
+        billing_app::users::CreateUser {
+            email: "usage@example.com".into(),
+            name: None,
+            payment_method: None,
+        },
+        &billing_app::Actor("test".into()),
+    )
+    .await
+    .map(|user| user.id)
+    .unwrap_or_default();
     let router = router_with(state.clone(), extra);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -125,6 +140,7 @@ async fn spawn(
             .unwrap(),
         state,
         slow_runs,
+        user_id,
         _data_dir: data_dir,
     }
 }
@@ -201,9 +217,9 @@ impl TestApp {
         )
     }
 
-    /// A body of `events` for the stand-in usage route.
-    pub fn usage_body() -> Value {
-        json!({"events": [{"id": "e1", "user_id": "usr_1", "metric": "api_calls", "quantity": 1}]})
+    /// A valid body for `POST /v1/usage`.
+    pub fn usage_body(&self) -> Value {
+        json!({"events": [{"id": "e1", "user_id": self.user_id, "metric": "api_calls", "quantity": 1}]})
     }
 }
 
@@ -231,29 +247,6 @@ struct SlowRuns(Arc<AtomicUsize>);
 
 #[derive(Clone)]
 struct Failures(Arc<AtomicUsize>);
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct StandInEvent {
-    id: String,
-    user_id: String,
-    metric: String,
-    quantity: u64,
-    timestamp: Option<String>,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StandInUsage {
-    events: Vec<StandInEvent>,
-}
-
-/// Accepts a usage batch without storing it: only the HTTP conventions are under test.
-#[utoipa::path(post, path = "/v1/usage", request_body = StandInUsage, responses((status = 202)))]
-async fn stand_in_usage(StrictJson(batch): StrictJson<StandInUsage>) -> Reply<Value> {
-    Reply::accepted(json!({"accepted": batch.events.len()}))
-}
 
 /// Takes a while, so a second request can arrive while it runs.
 #[utoipa::path(post, path = "/v1/test-only/slow", responses((status = 200)))]

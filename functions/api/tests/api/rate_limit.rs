@@ -1,11 +1,11 @@
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::spawn_app_with;
 
 #[tokio::test]
 async fn usage_over_the_rate_is_429_with_retry_after_per_token() {
     let app = spawn_app_with(|config| config.usage_rate_limit_per_second = 1).await;
     let (_, usage) = app.create_token("producer", &["usage:write"]).await;
     let (_, other) = app.create_token("other producer", &["usage:write"]).await;
-    let body = TestApp::usage_body();
+    let body = app.usage_body();
     // Burst = 2 × the rate.
     for _ in 0..2 {
         assert_eq!(app.post("/v1/usage", &usage, &body).await.status, 202);
