@@ -8,4 +8,5 @@ mod idempotency;
 mod meta;
 mod pagination;
 mod rate_limit;
+mod resources;
 mod test_clock;
