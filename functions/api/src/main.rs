@@ -31,8 +31,9 @@ async fn main() -> Result<(), lambda_http::Error> {
         .ok_or_else(|| format!("{TABLE_VAR}: is not set"))?;
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| "aws".into());
     tracing::info!(table = %table_name, %endpoint, test_clock = config.test_clock_enabled, "starting the API");
-    let table = DynamoDbTable::new(client_from_env().await, table_name);
-    let ledger = Ledger::new(Arc::new(table));
+    let table: Arc<dyn billing_store::Table> =
+        Arc::new(DynamoDbTable::new(client_from_env().await, table_name));
+    let ledger = Ledger::new(table.clone());
     let clock: Arc<dyn Clock> = if config.test_clock_enabled {
         Arc::new(TestClock::new(ledger.clone()))
     } else {
@@ -42,12 +43,20 @@ async fn main() -> Result<(), lambda_http::Error> {
         ledger: ledger.clone(),
         clock,
         // The Stripe gateway and the SQS usage queue replace these once their adapters exist
-        // (functions/usage-aggregator); until then usage queues durably in the table.
+        // (functions/usage-aggregator, issue #5); until then usage queues durably in the table.
         gateway: Arc::new(SimulatedGateway::default()),
         usage_queue: Arc::new(LedgerUsageQueue::new(ledger)),
         metrics: Arc::new(billing_app::ports::NoMetrics),
         dunning: Default::default(),
         transient_retry: Default::default(),
     };
-    lambda_http::run(router(ApiState::new(app, config))).await
+    // Lambda instances share the usage rate limit through the table (API.md: per token).
+    let limiter = Arc::new(billing_api::rate_limit::TableWindowLimiter::new(
+        table,
+        config.usage_rate_limit_per_second,
+    ));
+    lambda_http::run(router(
+        ApiState::new(app, config).with_rate_limiter(limiter),
+    ))
+    .await
 }

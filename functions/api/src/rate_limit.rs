@@ -2,9 +2,9 @@
 //!
 //! [`RateLimiter`] is the port; [`TokenBucketLimiter`] keeps the buckets in this process, which
 //! is exact for the local runner (one process). In AWS every Lambda instance would hold its
-//! own buckets, so a client spread over N instances gets up to N times the rate; a limiter
-//! backed by the table (one conditional update per window and token) is to come for that, and
-//! plugs in through [`crate::ApiState::with_rate_limiter`].
+//! own buckets, so a client spread over N instances would get up to N times the rate: there
+//! [`TableWindowLimiter`] counts in the table instead, plugged in through
+//! [`crate::ApiState::with_rate_limiter`] by the Lambda's `main.rs`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -150,5 +150,106 @@ mod tests {
         );
         let refused = limiter.acquire_at("k", start + Duration::from_millis(100));
         assert_eq!(refused, Err(RetryAfter { seconds: 1 }));
+    }
+}
+
+/// The limiter for AWS, where a client's requests land on many Lambda instances: the count
+/// lives in the table, one item per key and window (`ADD count 1`, one write per request),
+/// gone by TTL. A window of 2 seconds admits `2 × rate` requests: the token bucket's sustained
+/// rate and its burst.
+pub struct TableWindowLimiter {
+    table: std::sync::Arc<dyn billing_store::Table>,
+    per_window: u64,
+}
+
+/// Length of a counting window, in seconds.
+const WINDOW_SECONDS: i64 = 2;
+/// How long a window's counter outlives it (TTL), in seconds.
+const WINDOW_ITEM_TTL_SECONDS: i64 = 60;
+
+impl TableWindowLimiter {
+    pub fn new(table: std::sync::Arc<dyn billing_store::Table>, rate_per_second: u32) -> Self {
+        Self {
+            table,
+            per_window: u64::from(rate_per_second.max(1)) * 2,
+        }
+    }
+
+    /// [`RateLimiter::acquire`] at a given epoch second (tests drive time with it).
+    pub async fn acquire_at(&self, key: &str, now_epoch: i64) -> Result<(), RetryAfter> {
+        use billing_store::{AttributeValue, Condition, Key, Update};
+        let window = now_epoch - now_epoch.rem_euclid(WINDOW_SECONDS);
+        let update = Update::new().add("count", 1).set(
+            "expires_at",
+            AttributeValue::N((window + WINDOW_ITEM_TTL_SECONDS).to_string()),
+        );
+        let counter = Key::new(format!("RATE#{key}"), window.to_string());
+        match self.table.update(&counter, update, Condition::Always).await {
+            Ok(item) => {
+                let count = match item.get("count") {
+                    Some(AttributeValue::N(text)) => text.parse::<u64>().unwrap_or(0),
+                    _ => 0,
+                };
+                if count > self.per_window {
+                    let seconds = u64::try_from(window + WINDOW_SECONDS - now_epoch)
+                        .unwrap_or(1)
+                        .max(1);
+                    return Err(RetryAfter { seconds });
+                }
+                Ok(())
+            }
+            // Fail open: a store that cannot count cannot take the usage either, and the
+            // request will say so itself; refusing here would only hide the cause.
+            Err(error) => {
+                tracing::warn!("rate limiter could not count: {error}");
+                Ok(())
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for TableWindowLimiter {
+    async fn acquire(&self, key: &str) -> Result<(), RetryAfter> {
+        self.acquire_at(key, billing_store::now_epoch_seconds())
+            .await
+    }
+}
+
+#[cfg(test)]
+mod table_window_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn a_shared_window_admits_twice_the_rate_then_says_when_to_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let table: std::sync::Arc<dyn billing_store::Table> =
+            std::sync::Arc::new(billing_store::EmbeddedTable::open(dir.path()).unwrap());
+        // Two "instances" sharing one table count together.
+        let (a, b) = (
+            TableWindowLimiter::new(table.clone(), 2),
+            TableWindowLimiter::new(table, 2),
+        );
+        let now = 1_800_000_000; // even: the start of a window
+        for limiter in [&a, &b, &a, &b] {
+            assert!(limiter.acquire_at("tok_1", now).await.is_ok());
+        }
+        assert_eq!(
+            a.acquire_at("tok_1", now + 1).await,
+            Err(RetryAfter { seconds: 1 })
+        );
+        assert_eq!(
+            b.acquire_at("tok_1", now).await,
+            Err(RetryAfter { seconds: 2 })
+        );
+        assert!(
+            a.acquire_at("tok_2", now).await.is_ok(),
+            "another token has its own allowance"
+        );
+        assert!(
+            b.acquire_at("tok_1", now + 2).await.is_ok(),
+            "a new window starts afresh"
+        );
     }
 }
