@@ -333,3 +333,121 @@ async fn usage_acknowledged_before_a_sigkill_is_counted_once_after_restart() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_is_prorated_and_failed_dunning_cancels_over_http() {
+    let data = tempfile::tempdir().unwrap();
+    let mut local = start(data.path(), free_port()).await;
+    let base = local.base.clone();
+    assert_eq!(
+        post(
+            &base,
+            "/v1/test-clock",
+            json!({"now": "2027-01-01T00:00:00Z"})
+        )
+        .await
+        .0,
+        200
+    );
+    for (code, amount) in [("basic", 1000), ("pro", 2900)] {
+        let plan = json!({"code": code, "name": code, "amount_cents": amount, "interval": "month"});
+        assert_eq!(post(&base, "/v1/plans", plan).await.0, 201);
+    }
+    let (_, good) = post(
+        &base,
+        "/v1/users",
+        json!({"email": "up@example.com", "payment_method": "pm_card_ok"}),
+    )
+    .await;
+    let (_, bad) = post(
+        &base,
+        "/v1/users",
+        json!({"email": "down@example.com", "payment_method": "pm_card_declined"}),
+    )
+    .await;
+    let (_, upgrading) = post(
+        &base,
+        "/v1/subscriptions",
+        json!({"user_id": good["id"], "plan_code": "basic"}),
+    )
+    .await;
+    let (_, failing) = post(
+        &base,
+        "/v1/subscriptions",
+        json!({"user_id": bad["id"], "plan_code": "pro"}),
+    )
+    .await;
+
+    // Dunning: attempts at finalization, +1, +3, +5 days; then uncollectible and canceled.
+    let failing_id = failing["id"].as_str().unwrap().to_owned();
+    for (day, status) in [
+        ("01", "past_due"),
+        ("02", "past_due"),
+        ("04", "past_due"),
+        ("06", "canceled"),
+    ] {
+        let now = format!("2027-01-{day}T00:00:00Z");
+        assert_eq!(
+            post(&base, "/v1/test-clock", json!({"now": now})).await.0,
+            200
+        );
+        let (_, run) = post(&base, "/v1/payment-runs", json!({})).await;
+        assert!(run["failed"].as_u64().unwrap() >= 1, "{day}: {run}");
+        let subscription = get(&base, &format!("/v1/subscriptions/{failing_id}")).await;
+        assert_eq!(subscription["status"], json!(status), "{day}");
+    }
+    let (status, _) = post(
+        &base,
+        "/v1/test-clock",
+        json!({"now": "2027-01-05T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, 409, "the clock only moves forward");
+
+    // BILLING.md's worked example: basic → pro on Jan 11 credits 677¢ and bills 2900¢.
+    assert_eq!(
+        post(
+            &base,
+            "/v1/test-clock",
+            json!({"now": "2027-01-11T00:00:00Z"})
+        )
+        .await
+        .0,
+        200
+    );
+    let path = format!(
+        "/v1/subscriptions/{}/change-plan",
+        upgrading["id"].as_str().unwrap()
+    );
+    let (status, changed) = post(&base, &path, json!({"plan_code": "pro"})).await;
+    assert_eq!(status, 200, "{changed}");
+    let amounts: Vec<i64> = changed["invoice"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["amount_cents"].as_i64().unwrap())
+        .collect();
+    assert_eq!(amounts, [-677, 2900]);
+    assert_eq!(changed["invoice"]["amount_due_cents"].as_i64(), Some(2223));
+
+    let invoices = get(&base, &format!("/v1/invoices?subscription_id={failing_id}")).await;
+    assert_eq!(invoices["data"][0]["status"], json!("uncollectible"));
+    assert_eq!(invoices["data"][0]["attempt_count"], json!(4));
+    let audit = get(&base, &format!("/v1/audit?entity_id={failing_id}")).await;
+    let actions: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "subscription.canceled",
+            "subscription.past_due",
+            "subscription.created"
+        ]
+    );
+    local.child.kill().unwrap();
+    local.child.wait().unwrap();
+}
