@@ -9,8 +9,6 @@ use std::time::Duration;
 use axum::routing::get;
 use billing_api::ApiState;
 use billing_app::clock::{Clock, SystemClock, TestClock};
-use billing_app::ports::SimulatedGateway;
-use billing_app::queue::LedgerUsageQueue;
 use billing_app::{App, runs, usage};
 use billing_ledger::Ledger;
 use billing_store::{DynamoDbTable, EmbeddedTable, Table, client_from_env};
@@ -78,15 +76,7 @@ pub async fn start(config: LocalConfig) -> Result<Running, String> {
         Arc::new(SystemClock)
     };
     let metrics = Arc::new(PrometheusMetrics::default());
-    let app = App {
-        ledger: ledger.clone(),
-        clock,
-        gateway: Arc::new(SimulatedGateway::default()),
-        usage_queue: Arc::new(LedgerUsageQueue::new(ledger)),
-        metrics: metrics.clone(),
-        dunning: Default::default(),
-        transient_retry: Default::default(),
-    };
+    let app = App::local(ledger, clock).with_metrics(metrics.clone());
     let admin_token = config.api.admin_token.expose().to_owned();
     let exporter = metrics.clone();
     let mut router = billing_api::router(ApiState::new(app.clone(), config.api))

@@ -20,6 +20,29 @@ pub struct App {
     pub transient_retry: TransientRetry,
 }
 
+impl App {
+    /// The app on `ledger` with what every setup without AWS shares: the simulated gateway of
+    /// BILLING.md, the durable usage queue in the table, the default dunning schedule and
+    /// in-attempt retries, and no metrics ([`App::with_metrics`] adds a sink).
+    pub fn local(ledger: Ledger, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            usage_queue: Arc::new(crate::queue::LedgerUsageQueue::new(ledger.clone())),
+            ledger,
+            clock,
+            gateway: Arc::new(crate::ports::SimulatedGateway::default()),
+            metrics: Arc::new(crate::ports::NoMetrics),
+            dunning: DunningSchedule::default(),
+            transient_retry: TransientRetry::default(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<dyn crate::ports::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+}
+
 /// Who made a change, for the audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor(pub String);

@@ -52,6 +52,20 @@ pub fn parse_status(status: Option<&str>) -> Result<Option<InvoiceStatus>, AppEr
         .transpose()
 }
 
+async fn read_invoice(app: &App, id: &str) -> Result<Versioned<Invoice>, AppError> {
+    app.ledger
+        .invoice(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("invoice", id))
+}
+
+async fn read_user(app: &App, id: &str) -> Result<Versioned<billing_core::user::User>, AppError> {
+    app.ledger
+        .user(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user", id))
+}
+
 pub async fn list_invoices(
     app: &App,
     filter: &InvoiceFilter,
@@ -79,12 +93,7 @@ pub async fn list_payments(
 
 pub async fn void_invoice(app: &App, id: &str, actor: &Actor) -> Result<Invoice, AppError> {
     retry_races(|| async {
-        let read = app
-            .ledger
-            .invoice(id)
-            .await
-            .map_err(AppError::from)?
-            .ok_or_else(|| AppError::not_found("invoice", id))?;
+        let read = read_invoice(app, id).await?;
         let now = app.clock.now().await?;
         let mut invoice = read.value.clone();
         let action = invoice.void(now)?;
@@ -107,12 +116,7 @@ pub async fn create_credit_note(
     actor: &Actor,
 ) -> Result<CreditNote, AppError> {
     retry_races(|| async {
-        let read = app
-            .ledger
-            .invoice(id)
-            .await
-            .map_err(AppError::from)?
-            .ok_or_else(|| AppError::not_found("invoice", id))?;
+        let read = read_invoice(app, id).await?;
         let already: i64 = app
             .ledger
             .credit_notes(id)
@@ -131,12 +135,7 @@ pub async fn create_credit_note(
             reason: request.reason.trim().to_owned(),
             created_at: now,
         };
-        let user_read = app
-            .ledger
-            .user(&read.value.user_id)
-            .await
-            .map_err(AppError::from)?
-            .ok_or_else(|| AppError::not_found("user", &read.value.user_id))?;
+        let user_read = read_user(app, &read.value.user_id).await?;
         let mut user = user_read.value.clone();
         user.credit_balance_cents = user.credit_balance_cents.saturating_add(note.amount_cents);
         let mut change = Change::new();
@@ -165,21 +164,10 @@ pub async fn create_debit_note(
     actor: &Actor,
 ) -> Result<Invoice, AppError> {
     retry_races(|| async {
-        let original = app
-            .ledger
-            .invoice(id)
-            .await
-            .map_err(AppError::from)?
-            .ok_or_else(|| AppError::not_found("invoice", id))?
-            .value;
+        let original = read_invoice(app, id).await?.value;
         let draft = original.debit_note(request.amount_cents, &request.reason)?;
         let now = app.clock.now().await?;
-        let user_read = app
-            .ledger
-            .user(&original.user_id)
-            .await
-            .map_err(AppError::from)?
-            .ok_or_else(|| AppError::not_found("user", &original.user_id))?;
+        let user_read = read_user(app, &original.user_id).await?;
         let mut user = user_read.value.clone();
         let mut change = Change::new();
         let mut numbers = NumberBlock::after(
@@ -261,22 +249,14 @@ async fn attempt_under_lease(
     now: Timestamp,
     actor: &Actor,
 ) -> Result<InvoiceWithPayment, AppError> {
-    let read = app
-        .ledger
-        .invoice(id)
-        .await?
-        .ok_or_else(|| AppError::not_found("invoice", id))?;
+    let read = read_invoice(app, id).await?;
     if read.value.status != InvoiceStatus::Open {
         return Err(billing_core::BillingError::InvoiceNotOpen {
             status: read.value.status.as_str(),
         }
         .into());
     }
-    let user_read = app
-        .ledger
-        .user(&read.value.user_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user", &read.value.user_id))?;
+    let user_read = read_user(app, &read.value.user_id).await?;
     let attempt = read.value.attempt_count + 1;
     let request = ChargeRequest {
         invoice_id: id.to_owned(),

@@ -191,15 +191,10 @@ mod tests {
 
     async fn app(fixture: &billing_store::testing::Fixture) -> App {
         let ledger = billing_ledger::Ledger::new(fixture.table.clone());
-        App {
-            ledger: ledger.clone(),
-            clock: std::sync::Arc::new(crate::clock::TestClock::new(ledger.clone())),
-            gateway: std::sync::Arc::new(crate::ports::SimulatedGateway::default()),
-            usage_queue: std::sync::Arc::new(crate::queue::LedgerUsageQueue::new(ledger)),
-            metrics: std::sync::Arc::new(crate::ports::NoMetrics),
-            dunning: Default::default(),
-            transient_retry: Default::default(),
-        }
+        App::local(
+            ledger.clone(),
+            std::sync::Arc::new(crate::clock::TestClock::new(ledger.clone())),
+        )
     }
 
     #[tokio::test]

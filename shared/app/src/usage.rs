@@ -39,7 +39,7 @@ pub async fn ingest_usage(app: &App, request: IngestUsage) -> Result<usize, AppE
     }
     let now = app.clock.now().await?;
     let mut known_users: HashMap<String, bool> = HashMap::new();
-    let mut pricing: HashMap<(String, String), Option<Subscription>> = HashMap::new();
+    let mut pricing = PricingCache::default();
     let mut events = Vec::with_capacity(request.events.len());
     for (index, draft) in request.events.into_iter().enumerate() {
         let at = |field: &str| format!("events[{index}].{field}");
@@ -62,19 +62,7 @@ pub async fn ingest_usage(app: &App, request: IngestUsage) -> Result<usize, AppE
             )
             .into());
         }
-        let key = (event.user_id.clone(), event.metric.clone());
-        if !pricing.contains_key(&key) {
-            let subscription = match app
-                .ledger
-                .subscription_pricing(&event.user_id, &event.metric)
-                .await?
-            {
-                Some(id) => app.ledger.subscription(&id).await?.map(|s| s.value),
-                None => None,
-            };
-            pricing.insert(key.clone(), subscription);
-        }
-        if let Some(Some(subscription)) = pricing.get(&key)
+        if let Some(subscription) = pricing.get(app, &event.user_id, &event.metric).await?
             && !subscription.accepts_usage_at(event.timestamp)
         {
             return Err(FieldError::new(
@@ -95,6 +83,29 @@ pub async fn ingest_usage(app: &App, request: IngestUsage) -> Result<usize, AppE
     app.metrics
         .usage_ingested(u64::try_from(accepted).unwrap_or(0));
     Ok(accepted)
+}
+
+/// The live subscription pricing each (user, metric), read once per request or batch.
+#[derive(Default)]
+struct PricingCache(HashMap<(String, String), Option<Subscription>>);
+
+impl PricingCache {
+    async fn get(
+        &mut self,
+        app: &App,
+        user_id: &str,
+        metric: &str,
+    ) -> Result<Option<&Subscription>, AppError> {
+        let key = (user_id.to_owned(), metric.to_owned());
+        if !self.0.contains_key(&key) {
+            let subscription = match app.ledger.subscription_pricing(user_id, metric).await? {
+                Some(id) => app.ledger.subscription(&id).await?.map(|s| s.value),
+                None => None,
+            };
+            self.0.insert(key.clone(), subscription);
+        }
+        Ok(self.0.get(&key).and_then(Option::as_ref))
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -120,21 +131,12 @@ enum Billing {
 async fn billing_of(
     app: &App,
     event: &UsageEvent,
-    subscriptions: &mut HashMap<(String, String), Option<Subscription>>,
+    subscriptions: &mut PricingCache,
 ) -> Result<Billing, AppError> {
-    let key = (event.user_id.clone(), event.metric.clone());
-    if !subscriptions.contains_key(&key) {
-        let subscription = match app
-            .ledger
-            .subscription_pricing(&event.user_id, &event.metric)
-            .await?
-        {
-            Some(id) => app.ledger.subscription(&id).await?.map(|s| s.value),
-            None => None,
-        };
-        subscriptions.insert(key.clone(), subscription);
-    }
-    let Some(Some(subscription)) = subscriptions.get(&key) else {
+    let Some(subscription) = subscriptions
+        .get(app, &event.user_id, &event.metric)
+        .await?
+    else {
         return Ok(Billing::NotBilled);
     };
     if subscription.accepts_usage_at(event.timestamp) {
@@ -182,7 +184,7 @@ pub async fn aggregate_batch(
                 UsageClaim::New | UsageClaim::OursAgain => counted.push(event),
             }
         }
-        let mut subscriptions = HashMap::new();
+        let mut subscriptions = PricingCache::default();
         let mut chunk = Chunk::default();
         let mut chunk_number = 0;
         for event in counted {

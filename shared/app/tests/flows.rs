@@ -5,8 +5,6 @@
 use std::sync::Arc;
 
 use billing_app::clock::TestClock;
-use billing_app::ports::SimulatedGateway;
-use billing_app::queue::LedgerUsageQueue;
 use billing_app::subscriptions::{Cancel, ChangePlan, CreateSubscription};
 use billing_app::usage::IngestUsage;
 use billing_app::users::CreateUser;
@@ -24,15 +22,7 @@ fn at(text: &str) -> Timestamp {
 }
 
 fn app_on(ledger: Ledger) -> App {
-    App {
-        clock: Arc::new(TestClock::new(ledger.clone())),
-        gateway: Arc::new(SimulatedGateway::default()),
-        usage_queue: Arc::new(LedgerUsageQueue::new(ledger.clone())),
-        metrics: Arc::new(billing_app::ports::NoMetrics),
-        ledger,
-        dunning: Default::default(),
-        transient_retry: Default::default(),
-    }
+    App::local(ledger.clone(), Arc::new(TestClock::new(ledger)))
 }
 
 async fn set_clock(app: &App, now: &str) {

@@ -12,8 +12,6 @@ use billing_api::auth::Authenticator;
 use billing_api::{ApiConfig, ApiError, ApiState, Reply, Secret, StrictJson, router_with};
 use billing_app::App;
 use billing_app::clock::TestClock;
-use billing_app::ports::SimulatedGateway;
-use billing_app::queue::LedgerUsageQueue;
 use billing_ledger::Ledger;
 use billing_store::{
     Condition, EmbeddedTable, Item, Key, Page, Query, StoreError, Table, TransactItem, Update,
@@ -91,15 +89,7 @@ async fn spawn(
         None => Arc::new(EmbeddedTable::open(data_dir.path()).unwrap()),
     };
     let ledger = Ledger::new(table);
-    let app = App {
-        ledger: ledger.clone(),
-        clock: Arc::new(TestClock::new(ledger.clone())),
-        gateway: Arc::new(SimulatedGateway::default()),
-        usage_queue: Arc::new(LedgerUsageQueue::new(ledger)),
-        metrics: Arc::new(billing_app::ports::NoMetrics),
-        dunning: Default::default(),
-        transient_retry: Default::default(),
-    };
+    let app = App::local(ledger.clone(), Arc::new(TestClock::new(ledger)));
     let mut config = ApiConfig::new(Secret::new(ADMIN_TOKEN));
     config.test_clock_enabled = true;
     configure(&mut config);
