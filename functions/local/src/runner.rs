@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::response::IntoResponse;
 use axum::routing::get;
 use billing_api::ApiState;
 use billing_app::clock::{Clock, SystemClock, TestClock};
@@ -83,9 +84,23 @@ pub async fn start(config: LocalConfig) -> Result<Running, String> {
         .route("/metrics", get(move || async move { exporter.render() }));
     let index = config.web_dist.join("index.html");
     if index.is_file() {
-        // The admin UI: its files, and index.html for any other path (client-side routes).
-        router = router
-            .fallback_service(ServeDir::new(&config.web_dist).fallback(ServeFile::new(index)));
+        // The admin UI: its files, and index.html for any other path (client-side routes) —
+        // but an unknown API path stays the API's 404 envelope.
+        let ui = ServeDir::new(&config.web_dist).fallback(ServeFile::new(index));
+        router = router.fallback(move |request: axum::extract::Request| {
+            let ui = ui.clone();
+            async move {
+                let path = request.uri().path().to_owned();
+                if path == "/v1" || path.starts_with("/v1/") {
+                    let method = request.method().to_string();
+                    return billing_api::ApiError::RouteNotFound { method, path }.into_response();
+                }
+                match tower::ServiceExt::oneshot(ui, request).await {
+                    Ok(response) => response.into_response(),
+                    Err(never) => match never {},
+                }
+            }
+        });
     }
     let router = router.layer(axum::middleware::from_fn_with_state(metrics, record));
 

@@ -24,7 +24,12 @@ fn free_port() -> u16 {
 }
 
 async fn start(data_dir: &std::path::Path, port: u16) -> Local {
+    start_with(data_dir, port, &[]).await
+}
+
+async fn start_with(data_dir: &std::path::Path, port: u16, extra: &[(&str, &str)]) -> Local {
     let child = Command::new(env!("CARGO_BIN_EXE_billing-local"))
+        .envs(extra.iter().copied())
         .env("BILLING_ADDR", format!("127.0.0.1:{port}"))
         .env("BILLING_DATA_DIR", data_dir)
         .env("BILLING_ADMIN_TOKEN", ADMIN)
@@ -450,4 +455,82 @@ async fn an_upgrade_is_prorated_and_failed_dunning_cancels_over_http() {
     );
     local.child.kill().unwrap();
     local.child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_ui_is_served_from_web_dist_beside_the_api() {
+    let data = tempfile::tempdir().unwrap();
+    let dist = tempfile::tempdir().unwrap();
+    std::fs::write(dist.path().join("index.html"), "<html>billing admin</html>").unwrap();
+    std::fs::write(dist.path().join("app.js"), "console.log(1)").unwrap();
+    let dist_path = dist.path().to_str().unwrap().to_owned();
+    let mut local = start_with(
+        data.path(),
+        free_port(),
+        &[("BILLING_WEB_DIST", dist_path.as_str())],
+    )
+    .await;
+    let page = |path: &str| {
+        let url = format!("{}{path}", local.base);
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    assert_eq!(
+        page("/").await,
+        (200, "<html>billing admin</html>".to_owned())
+    );
+    assert_eq!(page("/app.js").await, (200, "console.log(1)".to_owned()));
+    assert_eq!(
+        page("/invoices/inv_1").await.1,
+        "<html>billing admin</html>",
+        "client-side routes get the page"
+    );
+    let (status, body) = page("/v1/nothing-here").await;
+    assert_eq!(status, 404);
+    assert!(
+        body.contains("\"type\":\"not_found\""),
+        "an unknown API path keeps the envelope: {body}"
+    );
+    assert_eq!(page("/healthz").await.0, 200);
+    local.child.kill().unwrap();
+    local.child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynamodb_it_creates_its_table_and_keeps_the_data() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
+    if endpoint.is_empty() {
+        assert_ne!(
+            std::env::var("BILLING_REQUIRE_DYNAMODB").as_deref(),
+            Ok("1"),
+            "BILLING_REQUIRE_DYNAMODB=1 but AWS_ENDPOINT_URL_DYNAMODB is unset"
+        );
+        eprintln!("skipped: AWS_ENDPOINT_URL_DYNAMODB is unset");
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let table = format!("billing-local-{}", std::process::id());
+    let port = free_port();
+    let settings = [
+        ("BILLING_STORE", "dynamodb"),
+        ("BILLING_TABLE", table.as_str()),
+    ];
+    let mut local = start_with(data.path(), port, &settings).await;
+    let (status, created) =
+        post(&local.base, "/v1/users", json!({"email": "dy@example.com"})).await;
+    assert_eq!(status, 201, "{created}");
+    local.child.kill().unwrap();
+    local.child.wait().unwrap();
+    // A restart on the existing table finds the user.
+    let mut again = start_with(data.path(), port, &settings).await;
+    let user = get(
+        &again.base,
+        &format!("/v1/users/{}", created["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(user["email"], json!("dy@example.com"));
+    again.child.kill().unwrap();
+    again.child.wait().unwrap();
 }
