@@ -343,6 +343,30 @@ async fn usage_is_accepted_summarised_and_refused_by_field() {
 async fn invoices_pay_void_and_take_notes() {
     let app = spawn_app().await;
     let (_, _, invoice) = subscribed(&app, "pm_card_declined").await;
+    // Another attempt holds the invoice (a payment run charging it right now).
+    let ledger = &app.state.app.ledger;
+    assert!(
+        ledger
+            .acquire_payment_lease(
+                &invoice,
+                "payment-run",
+                billing_store::now_epoch_seconds(),
+                60
+            )
+            .await
+            .unwrap()
+    );
+    let busy = app
+        .post(&format!("/v1/invoices/{invoice}/pay"), A, &json!({}))
+        .await;
+    assert_eq!(
+        (busy.status, busy.error().1.as_str()),
+        (409, "payment_in_progress")
+    );
+    ledger
+        .release_payment_lease(&invoice, "payment-run")
+        .await
+        .unwrap();
     let declined = app
         .post(&format!("/v1/invoices/{invoice}/pay"), A, &json!({}))
         .await;
