@@ -14,7 +14,7 @@ use billing_core::subscription::{
 };
 use billing_core::user::User;
 use billing_core::{Currency, Period, Timestamp};
-use billing_ledger::{Change, Conflict, LateUsage, Listing, PageRequest, Versioned};
+use billing_ledger::{Change, Conflict, LateUsage, Listing, PageRequest, Seal, Versioned};
 use serde::{Deserialize, Serialize};
 
 use crate::context::{Actor, App};
@@ -155,18 +155,63 @@ async fn late_lines(
     Ok((lines, pending))
 }
 
+/// A period being closed by a transition: its seal, and the usage version read before its
+/// usage (the close fails, and retries, if aggregation added usage since).
+struct Closing {
+    seal: Seal,
+    usage_version: u64,
+}
+
+/// Reads the usage of `period` under `plan` for closing it: the usage version first, then the
+/// sums (none for a trial, whose usage is never billed).
+async fn read_closing(
+    app: &App,
+    subscription: &Subscription,
+    plan: &Plan,
+    period: Period,
+) -> Result<(Closing, BTreeMap<String, u64>), AppError> {
+    let billed = subscription.status != SubscriptionStatus::Trialing;
+    let usage_version = app
+        .ledger
+        .period_usage_version(&subscription.id, period.start)
+        .await?;
+    let usage = if billed {
+        usage_totals(app, &subscription.user_id, plan, period).await?
+    } else {
+        BTreeMap::new()
+    };
+    let seal = Seal {
+        period_start: period.start,
+        period_end: period.end,
+        plan_code: plan.code.clone(),
+        billed,
+    };
+    Ok((
+        Closing {
+            seal,
+            usage_version,
+        },
+        usage,
+    ))
+}
+
 /// Writes a transition: the subscription (moving its claims), its audit, and its invoice with
 /// any late usage, finalized against the user's credit.
+#[allow(clippy::too_many_arguments)]
 async fn commit_transition(
     app: &App,
     read: &Versioned<Subscription>,
     transition: Transition,
     plan_before: &Plan,
     plan_after: &Plan,
+    closing: Option<Closing>,
     now: Timestamp,
     actor: &Actor,
 ) -> Result<Option<Invoice>, Attempt> {
     let mut change = Change::new();
+    if let Some(closing) = &closing {
+        change.seal_period(&read.value.id, &closing.seal, closing.usage_version)?;
+    }
     change.update_subscription(
         &transition.subscription,
         read.version,
@@ -330,30 +375,30 @@ pub async fn change_plan(
         if at_period_end {
             let transition = read.value.schedule_plan_change(&current, &new_plan, now)?;
             let invoice =
-                commit_transition(app, &read, transition, &current, &current, now, actor).await?;
+                commit_transition(app, &read, transition, &current, &current, None, now, actor)
+                    .await?;
             let subscription = read_subscription(app, id).await?.value;
             return Ok(SubscriptionWithInvoice {
                 subscription,
                 invoice,
             });
         }
-        let used = Period::new(read.value.current_period_start, now);
-        let billed = read.value.status != SubscriptionStatus::Trialing;
-        let usage = if billed {
-            app.ledger
-                .seal_usage(id, used, &current.code, true)
-                .await
-                .map_err(AppError::from)?;
-            usage_totals(app, &read.value.user_id, &current, used).await?
+        // A trial's period continues through a plan change; a paid one closes at `now`.
+        let (closing, usage) = if read.value.status == SubscriptionStatus::Trialing {
+            (None, BTreeMap::new())
         } else {
-            BTreeMap::new()
+            let used = Period::new(read.value.current_period_start, now);
+            let (closing, usage) = read_closing(app, &read.value, &current, used).await?;
+            (Some(closing), usage)
         };
         let transition = read
             .value
             .change_plan_now(&current, &new_plan, &usage, now)?;
         let subscription = transition.subscription.clone();
-        let invoice =
-            commit_transition(app, &read, transition, &current, &new_plan, now, actor).await?;
+        let invoice = commit_transition(
+            app, &read, transition, &current, &new_plan, closing, now, actor,
+        )
+        .await?;
         Ok(SubscriptionWithInvoice {
             subscription,
             invoice,
@@ -373,24 +418,16 @@ pub async fn cancel(
         let read = read_subscription(app, id).await?;
         let plan = read_plan(app, &read.value.plan_code).await?;
         let now = app.clock.now().await?;
-        let transition = if at_period_end {
-            read.value.cancel_at_period_end(now)?
+        let (transition, closing) = if at_period_end {
+            (read.value.cancel_at_period_end(now)?, None)
         } else {
             let used = Period::new(read.value.current_period_start, now);
-            let billed = read.value.status != SubscriptionStatus::Trialing;
-            app.ledger
-                .seal_usage(id, used, &plan.code, billed)
-                .await
-                .map_err(AppError::from)?;
-            let usage = if billed {
-                usage_totals(app, &read.value.user_id, &plan, used).await?
-            } else {
-                BTreeMap::new()
-            };
-            read.value.cancel_now(&plan, &usage, now)?
+            let (closing, usage) = read_closing(app, &read.value, &plan, used).await?;
+            (read.value.cancel_now(&plan, &usage, now)?, Some(closing))
         };
         let subscription = transition.subscription.clone();
-        let invoice = commit_transition(app, &read, transition, &plan, &plan, now, actor).await?;
+        let invoice =
+            commit_transition(app, &read, transition, &plan, &plan, closing, now, actor).await?;
         Ok(SubscriptionWithInvoice {
             subscription,
             invoice,
@@ -459,17 +496,8 @@ pub async fn renew_due(
                 Some(code) => read_plan(app, code).await?,
                 None => plan.clone(),
             };
-            let closing = read.value.current_period();
-            let billed = read.value.status != SubscriptionStatus::Trialing;
-            app.ledger
-                .seal_usage(id, closing, &plan.code, billed)
-                .await
-                .map_err(AppError::from)?;
-            let usage = if billed {
-                usage_totals(app, &read.value.user_id, &plan, closing).await?
-            } else {
-                BTreeMap::new()
-            };
+            let (closing, usage) =
+                read_closing(app, &read.value, &plan, read.value.current_period()).await?;
             let plans = vec![plan.clone(), next_plan.clone()];
             let transition = read.value.renew(&plans, &usage, now)?;
             let after_plan = if transition.subscription.is_live() {
@@ -477,8 +505,17 @@ pub async fn renew_due(
             } else {
                 &plan
             };
-            let invoice =
-                commit_transition(app, &read, transition, &plan, after_plan, now, actor).await?;
+            let invoice = commit_transition(
+                app,
+                &read,
+                transition,
+                &plan,
+                after_plan,
+                Some(closing),
+                now,
+                actor,
+            )
+            .await?;
             Ok(Some(invoice))
         })
         .await?;

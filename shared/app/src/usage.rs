@@ -217,7 +217,7 @@ struct Chunk {
 
 impl Chunk {
     fn writes(&self) -> usize {
-        self.per_second.len() + self.late.len() + self.open_periods.len() + 1
+        self.per_second.len() + self.late.len() + 2 * self.open_periods.len() + 1
     }
 
     /// Whether `event` can join without the transaction outgrowing its limit.
@@ -231,11 +231,13 @@ impl Chunk {
             Billing::OnTime {
                 subscription_id,
                 period_start,
-            } => usize::from(
-                !self
-                    .open_periods
-                    .contains(&(subscription_id.clone(), *period_start)),
-            ),
+            } => {
+                2 * usize::from(
+                    !self
+                        .open_periods
+                        .contains(&(subscription_id.clone(), *period_start)),
+                )
+            }
             Billing::Late(late) => usize::from(!self.late.contains_key(&(
                 late.subscription_id.clone(),
                 late.period_start,
@@ -293,7 +295,7 @@ impl Chunk {
             change.add_late_usage(late);
         }
         for (subscription_id, period_start) in &self.open_periods {
-            change.require_usage_unsealed(subscription_id, *period_start);
+            change.require_period_open(subscription_id, *period_start);
         }
         let now = app.clock.now().await?;
         change.mark_usage_batch_applied(&marker, now)?;

@@ -554,6 +554,78 @@ mod cases {
         );
     }
 
+    pub async fn a_refused_plan_change_leaves_the_period_open_for_usage(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, true).await; // prices api_calls
+        let storage = |code: &str, metrics: &[&str]| PlanDraft {
+            code: code.into(),
+            name: code.into(),
+            amount_cents: 500,
+            interval: "month".into(),
+            usage_charges: metrics
+                .iter()
+                .map(|m| UsageChargeDraft {
+                    metric: (*m).into(),
+                    mode: "volume".into(),
+                    tiers: vec![TierDraft {
+                        up_to: None,
+                        unit_amount_decimal: "1".into(),
+                        flat_amount_cents: None,
+                    }],
+                })
+                .collect(),
+            ..PlanDraft::default()
+        };
+        plans::create_plan(&app, storage("storage", &["storage_gb"]), &admin())
+            .await
+            .unwrap();
+        plans::create_plan(
+            &app,
+            storage("both", &["storage_gb", "api_calls"]),
+            &admin(),
+        )
+        .await
+        .unwrap();
+        let usr = user(&app, "rf@example.com", "pm_card_ok").await;
+        subscribe(&app, &usr, "pro").await;
+        let stored = subscribe(&app, &usr, "storage").await.subscription;
+        set_clock(&app, "2027-01-10T00:00:00Z").await;
+        // "both" prices api_calls, which the pro subscription prices: refused at commit.
+        let refused = subscriptions::change_plan(
+            &app,
+            &stored.id,
+            ChangePlan {
+                plan_code: "both".into(),
+                effective: None,
+            },
+            &admin(),
+        )
+        .await;
+        assert_eq!(refused.unwrap_err().code(), "metric_already_priced");
+        // The storage period was not closed: its usage still counts on time.
+        let gb = UsageEventDraft {
+            id: "gb1".into(),
+            user_id: usr.clone(),
+            metric: "storage_gb".into(),
+            quantity: 42,
+            timestamp: Some(at("2027-01-10T00:00:00Z")),
+        };
+        usage::ingest_usage(&app, IngestUsage { events: vec![gb] })
+            .await
+            .unwrap();
+        let report = usage::drain_usage_queue(&app).await.unwrap();
+        assert_eq!((report.counted, report.late), (1, 0));
+        set_clock(&app, "2027-02-01T00:00:00Z").await;
+        runs::invoice_run(&app, at("2027-02-01T00:00:00Z"))
+            .await
+            .unwrap();
+        let renewal = &invoices_of(&app, &stored.id).await[1];
+        assert_eq!(
+            amounts(renewal),
+            [(LineKind::Usage, 42), (LineKind::BaseFee, 500)]
+        );
+    }
+
     pub async fn notes_and_voids_follow_their_rules(app: App) {
         set_clock(&app, "2027-01-01T00:00:00Z").await;
         plan(&app, "pro", 2900, false).await;
@@ -662,4 +734,5 @@ on_every_backend!(
     usage_is_refused_whole_with_the_field_named,
     notes_and_voids_follow_their_rules,
     a_webhook_completes_the_invoice_once,
+    a_refused_plan_change_leaves_the_period_open_for_usage,
 );

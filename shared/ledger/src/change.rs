@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Conflict, Result};
 use crate::keys::{self, sortable};
-use crate::ledger::LateUsage;
+use crate::ledger::{LateUsage, Seal};
 use crate::record::{n, s, to_item};
 use crate::token::Token;
 
@@ -488,9 +488,11 @@ impl Change {
         ));
     }
 
-    /// Fails the change if the subscription's period starting at `period_start` was sealed for
-    /// billing in the meantime (the usage is then late).
-    pub fn require_usage_unsealed(&mut self, subscription_id: &str, period_start: Timestamp) {
+    /// Usage added by this change counts on time for the subscription's period starting at
+    /// `period_start`: fails the change if the period was sealed meanwhile (the usage is then
+    /// late), and bumps the period's usage version so a close that read the usage before this
+    /// change cannot commit with it missing.
+    pub fn require_period_open(&mut self, subscription_id: &str, period_start: Timestamp) {
         self.writes.push((
             TransactItem::ConditionCheck {
                 key: keys::usage_seal(subscription_id, period_start),
@@ -498,6 +500,57 @@ impl Change {
             },
             Some(Conflict::UsagePeriodSealed),
         ));
+        self.writes.push((
+            TransactItem::Update {
+                key: keys::period_usage_version(subscription_id, period_start),
+                update: Update::new().add(billing_store::schema::VERSION_ATTRIBUTE, 1),
+                condition: Condition::Always,
+            },
+            None,
+        ));
+    }
+
+    /// Closes a period for aggregation in the same change as the transition that closes it:
+    /// the seal is written only if no usage was added since the close read the period's usage
+    /// version (`usage_version_read`), and only once. After it, the period's usage is late,
+    /// billed by the seal's plan on the next invoice (never, for a trial).
+    pub fn seal_period(
+        &mut self,
+        subscription_id: &str,
+        seal: &Seal,
+        usage_version_read: u64,
+    ) -> Result<()> {
+        let version_condition = if usage_version_read == 0 {
+            Condition::NotExists
+        } else {
+            Condition::VersionEquals(usage_version_read)
+        };
+        self.writes.push((
+            TransactItem::ConditionCheck {
+                key: keys::period_usage_version(subscription_id, seal.period_start),
+                condition: version_condition,
+            },
+            Some(Conflict::Stale {
+                entity: "period_usage",
+                id: subscription_id.to_owned(),
+            }),
+        ));
+        let item = to_item(
+            "usage_seal",
+            seal,
+            &keys::usage_seal(subscription_id, seal.period_start),
+            None,
+            vec![],
+        )?;
+        self.put(
+            item,
+            Condition::NotExists,
+            Some(Conflict::Stale {
+                entity: "usage_seal",
+                id: subscription_id.to_owned(),
+            }),
+        );
+        Ok(())
     }
 }
 
@@ -630,8 +683,9 @@ mod tests {
         let mut pair = Change::new();
         pair.mark_webhook_processed("evt_1", at("2027-01-01T00:00:00Z"))
             .unwrap();
-        pair.require_usage_unsealed("sub_1", at("2027-01-01T00:00:00Z"));
-        assert_eq!(pair.estimated_write_units(), 4);
+        pair.require_period_open("sub_1", at("2027-01-01T00:00:00Z"));
+        // Three writes in a transaction: the marker, the seal check, the version bump.
+        assert_eq!(pair.estimated_write_units(), 6);
     }
 
     #[test]

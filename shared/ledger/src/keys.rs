@@ -187,6 +187,15 @@ pub fn usage_seal(subscription_id: &str, period_start: Timestamp) -> Key {
     )
 }
 
+/// Counts the aggregations that added on-time usage to a subscription's period: closing the
+/// period requires the count it read alongside the usage, so nothing slips in between.
+pub fn period_usage_version(subscription_id: &str, period_start: Timestamp) -> Key {
+    Key::new(
+        format!("SUB#{subscription_id}"),
+        format!("USAGEV#{}", sortable(period_start)),
+    )
+}
+
 /// Usage of a closed period aggregated after it was invoiced, waiting for the next invoice.
 pub fn late_usage(subscription_id: &str, period_start: Timestamp, metric: &str) -> Key {
     Key::new(

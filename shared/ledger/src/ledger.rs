@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use billing_core::Timestamp;
 use billing_core::audit::AuditAction;
 use billing_core::invoice::{CreditNote, Invoice, InvoiceStatus};
 use billing_core::payment::Payment;
@@ -10,7 +11,6 @@ use billing_core::plan::Plan;
 use billing_core::subscription::{Subscription, SubscriptionStatus};
 use billing_core::usage::UsageEvent;
 use billing_core::user::User;
-use billing_core::{Period, Timestamp};
 use billing_store::limits::TRANSACT_ITEMS_MAX;
 use billing_store::{
     CancellationReason, Condition, Direction, Index, Item, Key, Query, SortKeyCondition,
@@ -670,32 +670,18 @@ impl Ledger {
             .is_some())
     }
 
-    /// Closes a subscription's period for aggregation: after this returns, no usage of the
-    /// period can be added as on time (see [`Change::require_usage_unsealed`]); usage of it
-    /// aggregated later is late, billed by `plan_code` on the next invoice (none if the period
-    /// was a trial). Idempotent.
-    pub async fn seal_usage(
+    /// How many aggregations have added on-time usage to the period (0 before any): read
+    /// before the period's usage, and required unchanged by [`Change::seal_period`].
+    pub async fn period_usage_version(
         &self,
         subscription_id: &str,
-        period: Period,
-        plan_code: &str,
-        billed: bool,
-    ) -> Result<()> {
-        let seal = Seal {
-            period_start: period.start,
-            period_end: period.end,
-            plan_code: plan_code.to_owned(),
-            billed,
-        };
-        let item = to_item(
-            "usage_seal",
-            &seal,
-            &keys::usage_seal(subscription_id, period.start),
-            None,
-            vec![],
-        )?;
-        self.table.put(item, Condition::Always).await?;
-        Ok(())
+        period_start: Timestamp,
+    ) -> Result<u64> {
+        Ok(self
+            .table
+            .get(&keys::period_usage_version(subscription_id, period_start))
+            .await?
+            .map_or(0, |item| crate::record::version_of(&item)))
     }
 
     /// The sealed period of `subscription_id` that contains `at`, if any.

@@ -919,7 +919,7 @@ mod cases {
                 }
                 c.mark_usage_batch_applied(batch_id, at("2027-02-01T00:00:00Z"))
                     .unwrap();
-                c.require_usage_unsealed("sub_1", at("2027-01-01T00:00:00Z"));
+                c.require_period_open("sub_1", at("2027-01-01T00:00:00Z"));
             })
             .await?;
             Ok(counted.len())
@@ -976,25 +976,40 @@ mod cases {
             0
         );
 
-        // Once the period is sealed for billing, its usage can no longer be added.
-        ledger
-            .seal_usage(
-                "sub_1",
-                Period::new(at("2027-01-01T00:00:00Z"), at("2027-02-01T00:00:00Z")),
-                "metered",
-                true,
-            )
+        // Closing the period: a close that read the usage version before an aggregation added
+        // usage cannot commit; one that read it after seals the period, once.
+        let seal = Seal {
+            period_start: at("2027-01-01T00:00:00Z"),
+            period_end: at("2027-02-01T00:00:00Z"),
+            plan_code: "metered".into(),
+            billed: true,
+        };
+        let version = ledger
+            .period_usage_version("sub_1", seal.period_start)
             .await
             .unwrap();
-        ledger
-            .seal_usage(
-                "sub_1",
-                Period::new(at("2027-01-01T00:00:00Z"), at("2027-02-01T00:00:00Z")),
-                "metered",
-                true,
-            )
+        assert_eq!(version, 2, "batches b1 and b2 added usage on time");
+        let stale = commit(&ledger, |c| {
+            c.seal_period("sub_1", &seal, version - 1).unwrap()
+        })
+        .await;
+        assert!(matches!(
+            stale.unwrap_err(),
+            LedgerError::Conflict(Conflict::Stale {
+                entity: "period_usage",
+                ..
+            })
+        ));
+        commit(&ledger, |c| c.seal_period("sub_1", &seal, version).unwrap())
             .await
             .unwrap();
+        assert!(
+            commit(&ledger, |c| c.seal_period("sub_1", &seal, version).unwrap())
+                .await
+                .is_err(),
+            "sealed once"
+        );
+        // Once the period is sealed for billing, its usage can no longer be added on time.
         let late = [event("e5", 3, "2027-01-20T00:00:00Z")];
         let refused = aggregate(&ledger, "b3", &late, false).await;
         assert_eq!(
