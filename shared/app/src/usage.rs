@@ -19,6 +19,13 @@ pub const EVENTS_PER_REQUEST_MAX: usize = 1_000;
 /// Writes one aggregation transaction may hold, leaving room under DynamoDB's 100.
 const WRITES_PER_CHUNK_MAX: usize = 96;
 
+/// One message of the usage queue (SQS in AWS): the events one accepted request carried,
+/// already validated. Its message id is its batch id for aggregation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageMessage {
+    pub events: Vec<UsageEvent>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
