@@ -1,0 +1,65 @@
+//! The scheduled payment run on a real EventBridge scheduled event: due invoices are charged
+//! once, however often the schedule fires.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use billing_app::clock::TestClock;
+use billing_app::{Actor, App, plans, subscriptions, users};
+use billing_core::plan::PlanDraft;
+use billing_ledger::Ledger;
+
+#[tokio::test]
+async fn a_scheduled_event_charges_each_due_invoice_once() {
+    let fixture = billing_store::testing::embedded("payment_runner")
+        .await
+        .unwrap();
+    let ledger = Ledger::new(fixture.table.clone());
+    let app = App::local(ledger.clone(), Arc::new(TestClock::new(ledger.clone())));
+    let actor = Actor("test".into());
+    ledger
+        .set_test_clock(None, "2027-02-01T00:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    let plan = PlanDraft {
+        code: "pro".into(),
+        name: "Pro".into(),
+        amount_cents: 2900,
+        interval: "month".into(),
+        ..PlanDraft::default()
+    };
+    plans::create_plan(&app, plan, &actor).await.unwrap();
+    for (i, method) in ["pm_card_ok", "pm_card_declined"].iter().enumerate() {
+        let user = users::create_user(
+            &app,
+            users::CreateUser {
+                email: format!("p{i}@example.com"),
+                name: None,
+                payment_method: Some((*method).into()),
+            },
+            &actor,
+        )
+        .await
+        .unwrap();
+        let request = subscriptions::CreateSubscription {
+            user_id: user.id,
+            plan_code: "pro".into(),
+            trial_days: None,
+        };
+        subscriptions::create_subscription(&app, request, &actor)
+            .await
+            .unwrap();
+    }
+    let event: EventBridgeEvent =
+        serde_json::from_str(include_str!("fixtures/scheduled-event.json")).unwrap();
+    let first = billing_payment_runner::handle(&app, event.clone())
+        .await
+        .unwrap();
+    assert_eq!((first.attempted, first.succeeded, first.failed), (2, 1, 1));
+    let again = billing_payment_runner::handle(&app, event).await.unwrap();
+    assert_eq!(
+        again.attempted, 0,
+        "the declined invoice's retry is a day away; the paid one is done"
+    );
+}
