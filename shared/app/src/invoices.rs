@@ -37,17 +37,15 @@ pub struct InvoiceWithPayment {
 
 pub fn parse_status(status: Option<&str>) -> Result<Option<InvoiceStatus>, AppError> {
     status
-        .map(|s| match s {
-            "open" => Ok(InvoiceStatus::Open),
-            "paid" => Ok(InvoiceStatus::Paid),
-            "void" => Ok(InvoiceStatus::Void),
-            "uncollectible" => Ok(InvoiceStatus::Uncollectible),
-            _ => Err(FieldError::new(
-                "status",
-                "invalid_value",
-                "must be open, paid, void or uncollectible",
-            )
-            .into()),
+        .map(|s| {
+            InvoiceStatus::parse(s).ok_or_else(|| {
+                FieldError::new(
+                    "status",
+                    "invalid_value",
+                    "must be open, paid, void or uncollectible",
+                )
+                .into()
+            })
         })
         .transpose()
 }
@@ -339,7 +337,7 @@ pub(crate) async fn record_attempt(
         .map_err(AppError::from)?;
     let write =
         |change: &mut Change, action: AuditAction, entity: &str, data: serde_json::Value| {
-            audit(change, action, entity, actor, now, data).map_err(crate::users::fail)
+            audit(change, action, entity, actor, now, data).map_err(crate::support::fail)
         };
     write(
         change,

@@ -6,8 +6,7 @@ use billing_ledger::{Change, Conflict, Listing, PageRequest};
 
 use crate::context::{Actor, App};
 use crate::error::AppError;
-use crate::support::{audit, retry_races};
-use crate::users::fail;
+use crate::support::{audit, fail, retry_races};
 
 pub async fn create_plan(app: &App, draft: PlanDraft, actor: &Actor) -> Result<Plan, AppError> {
     let now = app.clock.now().await?;

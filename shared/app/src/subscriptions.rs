@@ -374,10 +374,10 @@ pub async fn change_plan(
         let now = app.clock.now().await?;
         if at_period_end {
             let transition = read.value.schedule_plan_change(&current, &new_plan, now)?;
+            let subscription = transition.subscription.clone();
             let invoice =
                 commit_transition(app, &read, transition, &current, &current, None, now, actor)
                     .await?;
-            let subscription = read_subscription(app, id).await?.value;
             return Ok(SubscriptionWithInvoice {
                 subscription,
                 invoice,

@@ -72,6 +72,18 @@ impl From<LedgerError> for Attempt {
     }
 }
 
+/// The error of an attempt outside a retry loop: a race is reported as contention.
+pub(crate) fn fail(attempt: Attempt) -> AppError {
+    match attempt {
+        Attempt::Fail(error) => error,
+        Attempt::Race => AppError::conflict(
+            "too_much_contention",
+            "the resource changed while it was written; retry",
+            None,
+        ),
+    }
+}
+
 /// Runs `attempt` until it is done or refused, re-running it after a lost race.
 pub(crate) async fn retry_races<T, F, Fut>(mut attempt: F) -> Result<T, AppError>
 where

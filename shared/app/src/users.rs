@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 use crate::context::{Actor, App};
 use crate::error::AppError;
 use crate::ids;
-use crate::support::{Attempt, audit, retry_races};
+use crate::support::{audit, fail, retry_races};
 
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -142,15 +142,4 @@ pub async fn update_user(
         Ok(user)
     })
     .await
-}
-
-pub(crate) fn fail(attempt: Attempt) -> AppError {
-    match attempt {
-        Attempt::Fail(error) => error,
-        Attempt::Race => AppError::conflict(
-            "too_much_contention",
-            "the resource changed while it was written; retry",
-            None,
-        ),
-    }
 }

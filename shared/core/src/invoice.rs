@@ -112,6 +112,12 @@ impl InvoiceStatus {
             Self::Uncollectible => "uncollectible",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Open, Self::Paid, Self::Void, Self::Uncollectible]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
 }
 
 /// What an invoice bills, and so what makes it unique: at most one invoice per key ever.
@@ -496,6 +502,19 @@ mod tests {
         draft(amounts)
             .finalize(ids(), balance, at("2027-02-01T00:00:00Z"))
             .unwrap()
+    }
+
+    #[test]
+    fn statuses_parse_from_their_wire_names() {
+        for status in [
+            InvoiceStatus::Open,
+            InvoiceStatus::Paid,
+            InvoiceStatus::Void,
+            InvoiceStatus::Uncollectible,
+        ] {
+            assert_eq!(InvoiceStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(InvoiceStatus::parse("lost"), None);
     }
 
     #[test]

@@ -165,7 +165,7 @@ impl Ledger {
                 match self.table.transact_write(items).await {
                     Ok(()) => Ok(()),
                     Err(StoreError::TransactionCanceled { reasons }) => {
-                        let failed: Vec<Conflict> = reasons
+                        let mut failed: Vec<Conflict> = reasons
                             .iter()
                             .zip(conflicts)
                             .filter(|(reason, _)| **reason == CancellationReason::ConditionFailed)
@@ -175,9 +175,7 @@ impl Ledger {
                             0 => Err(LedgerError::Store(StoreError::TransactionCanceled {
                                 reasons,
                             })),
-                            1 => Err(LedgerError::Conflict(
-                                failed.into_iter().next().unwrap_or(Conflict::LeaseHeld),
-                            )),
+                            1 => Err(LedgerError::Conflict(failed.swap_remove(0))),
                             _ => Err(LedgerError::Conflicts(failed)),
                         }
                     }
