@@ -264,7 +264,17 @@ async fn attempt_under_lease(
         payment_method: user_read.value.payment_method.clone(),
         idempotency_key: attempt_idempotency_key(id, attempt),
     };
-    let (outcome, txn) = charge_with_retries(app, &request).await;
+    let (outcome, txn) = match charge_with_retries(app, &request).await {
+        GatewayAnswer::Decided { outcome, txn } => (outcome, txn),
+        GatewayAnswer::Pending { gateway_txn_id } => {
+            tracing::info!(invoice_id = %id, %gateway_txn_id, "the gateway has not decided the charge yet");
+            return Err(AppError::conflict(
+                "payment_pending",
+                "the gateway is still processing this invoice's payment; its webhook will record the outcome",
+                None,
+            ));
+        }
+    };
     let mut change = Change::new();
     let result = record_attempt(
         app,
@@ -394,26 +404,40 @@ fn subscription_transition(
     }
 }
 
+/// What the gateway said about one attempt, after the retries inside it.
+enum GatewayAnswer {
+    Decided {
+        outcome: AttemptOutcome,
+        txn: Option<String>,
+    },
+    Pending {
+        gateway_txn_id: String,
+    },
+}
+
 /// Calls the gateway, retrying transient errors inside the attempt (BILLING.md: at most 3
 /// calls, exponential backoff with jitter); transient errors that outlast them fail the attempt.
-async fn charge_with_retries(
-    app: &App,
-    request: &ChargeRequest,
-) -> (AttemptOutcome, Option<String>) {
+async fn charge_with_retries(app: &App, request: &ChargeRequest) -> GatewayAnswer {
     let mut failed_calls = 0;
     loop {
         match app.gateway.charge(request).await {
             ChargeOutcome::Succeeded { gateway_txn_id } => {
-                return (AttemptOutcome::Succeeded, Some(gateway_txn_id));
+                return GatewayAnswer::Decided {
+                    outcome: AttemptOutcome::Succeeded,
+                    txn: Some(gateway_txn_id),
+                };
             }
             ChargeOutcome::Declined {
                 code,
                 gateway_txn_id,
             } => {
-                return (
-                    AttemptOutcome::Failed { failure_code: code },
-                    gateway_txn_id,
-                );
+                return GatewayAnswer::Decided {
+                    outcome: AttemptOutcome::Failed { failure_code: code },
+                    txn: gateway_txn_id,
+                };
+            }
+            ChargeOutcome::Pending { gateway_txn_id } => {
+                return GatewayAnswer::Pending { gateway_txn_id };
             }
             ChargeOutcome::Transient { message } => {
                 failed_calls += 1;
@@ -428,12 +452,12 @@ async fn charge_with_retries(
                         tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
                     }
                     None => {
-                        return (
-                            AttemptOutcome::Failed {
+                        return GatewayAnswer::Decided {
+                            outcome: AttemptOutcome::Failed {
                                 failure_code: "gateway_unavailable".into(),
                             },
-                            None,
-                        );
+                            txn: None,
+                        };
                     }
                 }
             }

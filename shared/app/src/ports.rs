@@ -39,6 +39,12 @@ pub enum ChargeOutcome {
     Transient {
         message: String,
     },
+    /// The gateway took the charge but has not decided yet (Stripe's `processing`): the attempt
+    /// stays pending until the gateway's webhook, or asking again with the same idempotency
+    /// key, tells its outcome.
+    Pending {
+        gateway_txn_id: String,
+    },
 }
 
 #[async_trait]
