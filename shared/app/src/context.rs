@@ -18,7 +18,13 @@ pub struct App {
     pub metrics: Arc<dyn Metrics>,
     pub dunning: DunningSchedule,
     pub transient_retry: TransientRetry,
+    /// How long one payment attempt holds its invoice's lease: longer than the gateway calls
+    /// of an attempt can take, so only a dead holder's lease ever expires.
+    pub payment_lease_seconds: i64,
 }
+
+/// The default payment lease: three gateway calls with their timeouts and backoff fit well.
+pub const PAYMENT_LEASE_SECONDS: i64 = 120;
 
 impl App {
     /// The app on `ledger` with what every setup without AWS shares: the simulated gateway of
@@ -33,6 +39,7 @@ impl App {
             metrics: Arc::new(crate::ports::NoMetrics),
             dunning: DunningSchedule::default(),
             transient_retry: TransientRetry::default(),
+            payment_lease_seconds: PAYMENT_LEASE_SECONDS,
         }
     }
 

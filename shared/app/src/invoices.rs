@@ -4,7 +4,8 @@
 use billing_core::audit::AuditAction;
 use billing_core::invoice::{CreditNote, Invoice, InvoiceStatus};
 use billing_core::payment::{
-    AttemptOutcome, Payment, PaymentStatus, SubscriptionEffect, attempt_idempotency_key,
+    AttemptOutcome, Payment, PaymentStatus, PendingAttempt, SubscriptionEffect,
+    attempt_idempotency_key,
 };
 use billing_core::{FieldError, Timestamp};
 use billing_ledger::{Change, InvoiceFilter, Listing, PageRequest, Versioned};
@@ -16,9 +17,6 @@ use crate::error::AppError;
 use crate::ids;
 use crate::ports::{ChargeOutcome, ChargeRequest};
 use crate::support::{NumberBlock, audit, finalize_invoice, retry_races, write_user_if_changed};
-
-/// How long one charging attempt holds an invoice's lease.
-const PAYMENT_LEASE_SECONDS: i64 = 120;
 
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -168,12 +166,7 @@ pub async fn create_debit_note(
         let user_read = read_user(app, &original.user_id).await?;
         let mut user = user_read.value.clone();
         let mut change = Change::new();
-        let mut numbers = NumberBlock::after(
-            app.ledger
-                .last_invoice_number()
-                .await
-                .map_err(AppError::from)?,
-        );
+        let mut numbers = NumberBlock::take(app).await?;
         let invoice = finalize_invoice(&mut change, draft, &mut user, &mut numbers, now, actor)?;
         numbers.commit_into(&mut change);
         write_user_if_changed(&mut change, &user_read, &user)?;
@@ -227,7 +220,7 @@ pub async fn attempt_payment(
     let epoch = billing_store::now_epoch_seconds();
     if !app
         .ledger
-        .acquire_payment_lease(id, &holder, epoch, PAYMENT_LEASE_SECONDS)
+        .acquire_payment_lease(id, &holder, epoch, app.payment_lease_seconds)
         .await?
     {
         return Err(AppError::conflict(
@@ -254,15 +247,32 @@ async fn attempt_under_lease(
         }
         .into());
     }
-    let user_read = read_user(app, &read.value.user_id).await?;
-    let attempt = read.value.attempt_count + 1;
+    let pending = match app.ledger.pending_attempt(id).await? {
+        // An earlier attempt died after (perhaps) charging: ask the gateway again with exactly
+        // that request before anything new, so its answer is the same charge's.
+        Some(pending) if pending.attempt == read.value.attempt_count + 1 => {
+            tracing::warn!(invoice_id = %id, attempt = pending.attempt, started_at = %pending.started_at, "resolving a payment attempt whose outcome was never recorded");
+            app.metrics.pending_attempt_resolved();
+            pending
+        }
+        Some(stale) => {
+            // Its outcome was recorded (the attempt count moved on) by a path that left the
+            // marker behind: nothing to resolve, so a fresh attempt may replace it.
+            tracing::warn!(invoice_id = %id, attempt = stale.attempt, "a stale pending-attempt marker was replaced");
+            let mut change = Change::new();
+            change.clear_pending_attempt(id);
+            app.ledger.commit(change).await?;
+            new_pending_attempt(app, &read.value, now).await?
+        }
+        None => new_pending_attempt(app, &read.value, now).await?,
+    };
     let request = ChargeRequest {
-        invoice_id: id.to_owned(),
-        user_id: read.value.user_id.clone(),
-        amount_cents: read.value.amount_due_cents,
-        currency: read.value.currency.to_string(),
-        payment_method: user_read.value.payment_method.clone(),
-        idempotency_key: attempt_idempotency_key(id, attempt),
+        invoice_id: pending.invoice_id.clone(),
+        user_id: pending.user_id.clone(),
+        amount_cents: pending.amount_cents,
+        currency: pending.currency.clone(),
+        payment_method: pending.payment_method.clone(),
+        idempotency_key: pending.idempotency_key.clone(),
     };
     let (outcome, txn) = match charge_with_retries(app, &request).await {
         GatewayAnswer::Decided { outcome, txn } => (outcome, txn),
@@ -303,6 +313,37 @@ async fn attempt_under_lease(
     Ok(result)
 }
 
+/// Writes the next attempt on `invoice` as pending, before the gateway is called: the request
+/// it will send, so a crash after the call can be resolved by sending it again.
+async fn new_pending_attempt(
+    app: &App,
+    invoice: &Invoice,
+    now: Timestamp,
+) -> Result<PendingAttempt, AppError> {
+    let user = read_user(app, &invoice.user_id).await?.value;
+    let attempt = invoice.attempt_count + 1;
+    let pending = PendingAttempt {
+        invoice_id: invoice.id.clone(),
+        user_id: invoice.user_id.clone(),
+        attempt,
+        idempotency_key: attempt_idempotency_key(&invoice.id, attempt),
+        amount_cents: invoice.amount_due_cents,
+        currency: invoice.currency.to_string(),
+        payment_method: user.payment_method,
+        started_at: now,
+    };
+    if !app.ledger.record_pending_attempt(&pending).await? {
+        // Only a holder of the invoice's lease writes the marker, so this one appeared after
+        // our read: another attempt is in flight.
+        return Err(AppError::conflict(
+            "payment_in_progress",
+            "another payment attempt on this invoice is in flight",
+            None,
+        ));
+    }
+    Ok(pending)
+}
+
 /// Adds one attempt's outcome on the open invoice `read` to `change`: the payment (unique per
 /// gateway transaction), the invoice's new state, the subscription's (past due, recovered or
 /// canceled) and their audit entries. Shared by the payment run, "pay now" and the gateway's
@@ -341,6 +382,7 @@ pub(crate) async fn record_attempt(
     };
     let mut invoice = read.value.clone();
     let effect = invoice.record_attempt(outcome, now, &app.dunning)?;
+    change.clear_pending_attempt(id);
     change.create_payment(&payment).map_err(AppError::from)?;
     change
         .update_invoice(&invoice, read.version)

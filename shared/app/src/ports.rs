@@ -115,6 +115,8 @@ pub trait Metrics: Send + Sync {
     fn invoices_created(&self, _count: u64) {}
     fn payment_recorded(&self, _succeeded: bool) {}
     fn gateway_retry(&self) {}
+    /// An attempt left pending by a crash or timeout was asked again.
+    fn pending_attempt_resolved(&self) {}
 }
 
 /// Reports nowhere: for tools and tests that read results instead of metrics.

@@ -259,12 +259,7 @@ async fn write_invoice(
     }
     let user_read = read_user(app, &subscription.user_id).await?;
     let mut user = user_read.value.clone();
-    let mut numbers = NumberBlock::after(
-        app.ledger
-            .last_invoice_number()
-            .await
-            .map_err(AppError::from)?,
-    );
+    let mut numbers = NumberBlock::take(app).await?;
     let invoice = finalize_invoice(change, draft, &mut user, &mut numbers, now, actor)?;
     numbers.commit_into(change);
     write_user_if_changed(change, &user_read, &user)?;

@@ -7,15 +7,20 @@ use billing_core::audit::AuditAction;
 use billing_core::invoice::{Invoice, InvoiceDraft, InvoiceIds, invoice_number};
 use billing_core::user::User;
 use billing_core::{BillingError, Timestamp};
-use billing_ledger::{AuditEntry, Change, Conflict, LedgerError, Versioned, keys};
+use billing_ledger::{AuditEntry, Change, Conflict, LedgerError, NumberingTurn, Versioned, keys};
 
-use crate::context::Actor;
+use crate::context::{Actor, App};
 use crate::error::AppError;
 use crate::ids;
 
 /// How often a use case re-reads and retries after losing an optimistic race (a concurrent
 /// writer changed what it read, or took the next invoice number first).
-pub const RACE_RETRIES_MAX: u32 = 20;
+pub const RACE_RETRIES_MAX: u32 = 30;
+
+/// The longest pause between two tries after lost races. Writers that collide once back off
+/// with full jitter, so they do not collide again in lockstep (the invoice-number counter is
+/// one item every invoice-creating change updates).
+const RACE_BACKOFF_MAX_MS: u64 = 100;
 
 /// The outcome of one try of a use case: done, refused, or lost a race (try again).
 #[derive(Debug)]
@@ -90,11 +95,16 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Attempt>>,
 {
-    for _ in 0..RACE_RETRIES_MAX {
+    for lost in 0..RACE_RETRIES_MAX {
         match attempt().await {
             Ok(value) => return Ok(value),
             Err(Attempt::Fail(error)) => return Err(error),
-            Err(Attempt::Race) => tokio::task::yield_now().await,
+            Err(Attempt::Race) if lost == 0 => tokio::task::yield_now().await,
+            Err(Attempt::Race) => {
+                let ceiling = (1u64 << lost.min(7)).min(RACE_BACKOFF_MAX_MS);
+                let pause = rand::Rng::random_range(&mut rand::rng(), 0..=ceiling);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
         }
     }
     Err(AppError::conflict(
@@ -124,26 +134,30 @@ pub(crate) fn audit(
     change.audit(&entry).map_err(Attempt::from)
 }
 
-/// Invoice numbers taken by one change: a block after the counter's last value.
+/// Invoice numbers taken by one change: a block after the counter's last value, taken during
+/// this process's turn on the counter (held until the change commits).
 pub(crate) struct NumberBlock {
-    last: u64,
+    turn: NumberingTurn,
     taken: u64,
 }
 
 impl NumberBlock {
-    pub(crate) fn after(last: u64) -> Self {
-        Self { last, taken: 0 }
+    pub(crate) async fn take(app: &App) -> Result<Self, AppError> {
+        Ok(Self {
+            turn: app.ledger.numbering_turn().await?,
+            taken: 0,
+        })
     }
 
     fn next(&mut self) -> u64 {
         self.taken += 1;
-        self.last + self.taken
+        self.turn.last_number + self.taken
     }
 
-    /// Adds the counter update to `change` (once, for the whole block).
-    pub(crate) fn commit_into(&self, change: &mut Change) {
+    /// Adds the counter update to `change` (once, for the whole block), with the turn.
+    pub(crate) fn commit_into(self, change: &mut Change) {
         if self.taken > 0 {
-            change.take_invoice_numbers(self.last, self.taken);
+            change.take_invoice_numbers(self.turn, self.taken);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Usage: ingestion (validate, then queue durably), aggregation (exactly once, late usage of
 //! closed periods kept for the next invoice) and the exact summary.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use billing_core::plan::validate_metric;
 use billing_core::subscription::Subscription;
@@ -180,7 +180,15 @@ pub async fn aggregate_batch(
     retry_races(|| async {
         let mut report = AggregationReport::default();
         let mut counted = Vec::with_capacity(batch.events.len());
+        // A producer may put the same event twice in one request: the second copy finds the
+        // batch's own claim, which is indistinguishable from a redelivery, so it is dropped
+        // here before claiming.
+        let mut seen = HashSet::with_capacity(batch.events.len());
         for event in &batch.events {
+            if !seen.insert((event.user_id.as_str(), event.id.as_str())) {
+                report.duplicates += 1;
+                continue;
+            }
             match app
                 .ledger
                 .claim_usage_event(event, &batch.batch_id)

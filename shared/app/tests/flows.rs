@@ -2,129 +2,18 @@
 //! Local), with the test clock: the numbers are BILLING.md's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
-
-use billing_app::clock::TestClock;
-use billing_app::subscriptions::{Cancel, ChangePlan, CreateSubscription};
+use billing_app::subscriptions::{Cancel, ChangePlan};
 use billing_app::usage::IngestUsage;
-use billing_app::users::CreateUser;
 use billing_app::*;
-use billing_core::Timestamp;
-use billing_core::invoice::{Invoice, InvoiceStatus, LineKind};
+use billing_core::invoice::{InvoiceStatus, LineKind};
 use billing_core::plan::{PlanDraft, TierDraft, UsageChargeDraft};
 use billing_core::subscription::SubscriptionStatus;
 use billing_core::usage::UsageEventDraft;
 use billing_ledger::{AuditFilter, InvoiceFilter, Ledger, PageRequest};
 use billing_store::testing as fixtures;
 
-fn at(text: &str) -> Timestamp {
-    text.parse().unwrap()
-}
-
-fn app_on(ledger: Ledger) -> App {
-    App::local(ledger.clone(), Arc::new(TestClock::new(ledger)))
-}
-
-async fn set_clock(app: &App, now: &str) {
-    let previous = app.ledger.test_clock().await.unwrap();
-    app.ledger.set_test_clock(previous, at(now)).await.unwrap();
-}
-
-fn admin() -> Actor {
-    Actor("test".into())
-}
-
-async fn user(app: &App, email: &str, payment_method: &str) -> String {
-    let request = CreateUser {
-        email: email.into(),
-        name: None,
-        payment_method: Some(payment_method.into()),
-    };
-    users::create_user(app, request, &admin()).await.unwrap().id
-}
-
-async fn plan(app: &App, code: &str, amount_cents: i64, metered: bool) {
-    let usage_charges = if metered {
-        vec![UsageChargeDraft {
-            metric: "api_calls".into(),
-            mode: "graduated".into(),
-            tiers: vec![
-                TierDraft {
-                    up_to: Some(100_000),
-                    unit_amount_decimal: "0".into(),
-                    flat_amount_cents: None,
-                },
-                TierDraft {
-                    up_to: Some(1_000_000),
-                    unit_amount_decimal: "0.05".into(),
-                    flat_amount_cents: None,
-                },
-                TierDraft {
-                    up_to: None,
-                    unit_amount_decimal: "0.02".into(),
-                    flat_amount_cents: None,
-                },
-            ],
-        }]
-    } else {
-        vec![]
-    };
-    let draft = PlanDraft {
-        code: code.into(),
-        name: code.into(),
-        amount_cents,
-        interval: "month".into(),
-        usage_charges,
-        ..PlanDraft::default()
-    };
-    plans::create_plan(app, draft, &admin()).await.unwrap();
-}
-
-async fn subscribe(
-    app: &App,
-    user_id: &str,
-    plan_code: &str,
-) -> subscriptions::SubscriptionWithInvoice {
-    let request = CreateSubscription {
-        user_id: user_id.into(),
-        plan_code: plan_code.into(),
-        trial_days: None,
-    };
-    subscriptions::create_subscription(app, request, &admin())
-        .await
-        .unwrap()
-}
-
-fn event(id: &str, user_id: &str, quantity: i64, timestamp: &str) -> UsageEventDraft {
-    UsageEventDraft {
-        id: id.into(),
-        user_id: user_id.into(),
-        metric: "api_calls".into(),
-        quantity,
-        timestamp: Some(at(timestamp)),
-    }
-}
-
-async fn invoices_of(app: &App, subscription_id: &str) -> Vec<Invoice> {
-    let filter = InvoiceFilter {
-        subscription_id: Some(subscription_id.into()),
-        ..InvoiceFilter::default()
-    };
-    let mut invoices = invoices::list_invoices(app, &filter, &PageRequest::first(100))
-        .await
-        .unwrap()
-        .data;
-    invoices.sort_by(|a, b| a.number.cmp(&b.number));
-    invoices
-}
-
-fn amounts(invoice: &Invoice) -> Vec<(LineKind, i64)> {
-    invoice
-        .lines
-        .iter()
-        .map(|l| (l.kind, l.amount_cents))
-        .collect()
-}
+mod common;
+use common::*;
 
 mod cases {
     use super::*;

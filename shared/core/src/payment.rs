@@ -165,6 +165,23 @@ pub struct Payment {
     pub created_at: Timestamp,
 }
 
+/// A payment attempt whose outcome is not recorded yet: written before the gateway is called,
+/// removed in the same write that records the outcome. One left behind means the process died
+/// or timed out after (perhaps) charging; the next attempt on the invoice must first ask the
+/// gateway again with exactly this request, because a new request (a new payment method, a
+/// new attempt number) is how other billing systems have charged twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingAttempt {
+    pub invoice_id: String,
+    pub user_id: String,
+    pub attempt: u32,
+    pub idempotency_key: String,
+    pub amount_cents: Cents,
+    pub currency: String,
+    pub payment_method: Option<String>,
+    pub started_at: Timestamp,
+}
+
 /// The idempotency key sent to the gateway for an attempt: the same attempt asked twice (a
 /// retry after a timeout, a crash, a second runner) is the same charge at the gateway.
 pub fn attempt_idempotency_key(invoice_id: &str, attempt: u32) -> String {

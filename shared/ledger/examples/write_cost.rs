@@ -171,7 +171,8 @@ async fn main() {
     let usage = BTreeMap::from([("api_calls".to_string(), 1_250_000_u64)]);
     let renewed = read.value.renew(&vec![plan.clone()], &usage, now).unwrap();
     let draft = renewed.invoice.unwrap();
-    let last = ledger.last_invoice_number().await.unwrap();
+    let turn = ledger.numbering_turn().await.unwrap();
+    let last = turn.last_number;
     let ids = InvoiceIds {
         id: keys::invoice_id_for(&draft.key().unwrap()),
         number: invoice_number(last + 1),
@@ -189,7 +190,7 @@ async fn main() {
     change
         .update_subscription(&renewed.subscription, read.version, &plan, &plan)
         .unwrap();
-    change.take_invoice_numbers(last, 1);
+    change.take_invoice_numbers(turn, 1);
     change.create_invoice(&finalized.invoice).unwrap();
     for (i, action) in renewed.actions.iter().chain(&finalized.actions).enumerate() {
         let entity_id = if action.entity_type() == billing_core::audit::EntityType::Invoice {

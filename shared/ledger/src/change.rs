@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Conflict, Result};
 use crate::keys::{self, sortable};
-use crate::ledger::{LateUsage, Seal};
+use crate::ledger::{LateUsage, NumberingTurn, Seal};
 use crate::record::{n, s, to_item};
 use crate::token::Token;
 
@@ -54,6 +54,9 @@ pub(crate) fn newest_sk(at: Timestamp, id: &str) -> AttributeValue {
 #[derive(Debug, Default)]
 pub struct Change {
     pub(crate) writes: Vec<(TransactItem, Option<Conflict>)>,
+    /// Held until the change is committed or dropped, so the next writer of this process
+    /// reads the counter only after this change's numbers are taken or given up.
+    numbering_turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Change {
@@ -283,7 +286,9 @@ impl Change {
     /// Takes invoice numbers `last_number + 1 ..= last_number + count`, if the counter still
     /// reads `last_number`: numbers are gap-free because they are taken in the same
     /// transaction as the invoices that carry them.
-    pub fn take_invoice_numbers(&mut self, last_number: u64, count: u64) {
+    pub fn take_invoice_numbers(&mut self, turn: NumberingTurn, count: u64) {
+        let last_number = turn.last_number;
+        self.numbering_turn = Some(turn.guard);
         let condition = if last_number == 0 {
             Condition::NotExists
         } else {
@@ -312,6 +317,12 @@ impl Change {
     }
 
     // ---- payments and notes
+
+    /// Forgets the invoice's pending attempt (if any): written with the attempt's outcome, so
+    /// an attempt is either pending or recorded, never both nor neither.
+    pub fn clear_pending_attempt(&mut self, invoice_id: &str) {
+        self.delete(keys::pending_attempt(invoice_id), Condition::Always, None);
+    }
 
     /// A payment attempt, unique per (invoice, gateway transaction).
     pub fn create_payment(&mut self, payment: &Payment) -> Result<()> {

@@ -105,6 +105,11 @@ pub fn payment_lease(invoice_id: &str) -> Key {
     Key::new(format!("INV#{invoice_id}"), "LEASE")
 }
 
+/// The attempt on an invoice whose outcome is not recorded yet (at most one).
+pub fn pending_attempt(invoice_id: &str) -> Key {
+    Key::new(format!("INV#{invoice_id}"), "PENDING")
+}
+
 /// Credit notes live in their invoice's partition: the cap check reads one partition.
 pub fn credit_note(invoice_id: &str, created_at: Timestamp, id: &str) -> Key {
     Key::new(

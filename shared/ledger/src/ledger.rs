@@ -6,7 +6,7 @@ use std::sync::Arc;
 use billing_core::Timestamp;
 use billing_core::audit::AuditAction;
 use billing_core::invoice::{CreditNote, Invoice, InvoiceStatus};
-use billing_core::payment::Payment;
+use billing_core::payment::{Payment, PendingAttempt};
 use billing_core::plan::Plan;
 use billing_core::subscription::{Subscription, SubscriptionStatus};
 use billing_core::usage::UsageEvent;
@@ -113,11 +113,24 @@ pub enum UsageClaim {
 #[derive(Clone)]
 pub struct Ledger {
     table: Arc<dyn Table>,
+    /// This process's turn on the invoice-number counter (see [`Ledger::numbering_turn`]).
+    numbering: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The right to take the next invoice numbers, held from reading the counter until the change
+/// that takes them is committed (it travels inside the [`Change`]).
+#[derive(Debug)]
+pub struct NumberingTurn {
+    pub last_number: u64,
+    pub(crate) guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Ledger {
     pub fn new(table: Arc<dyn Table>) -> Self {
-        Self { table }
+        Self {
+            table,
+            numbering: Arc::new(tokio::sync::Mutex::new(())),
+        }
     }
 
     pub fn table(&self) -> &Arc<dyn Table> {
@@ -528,6 +541,18 @@ impl Ledger {
 
     // ---- invoice numbers
 
+    /// Waits for this process's turn on the invoice-number counter, then reads it. Every
+    /// invoice-creating change updates that one item under an optimistic condition; writers of
+    /// one process that raced for it would mostly lose and could starve, so they queue here
+    /// (first come, first served) and only writers of other processes can still collide.
+    pub async fn numbering_turn(&self) -> Result<NumberingTurn> {
+        let guard = Arc::clone(&self.numbering).lock_owned().await;
+        Ok(NumberingTurn {
+            last_number: self.last_invoice_number().await?,
+            guard,
+        })
+    }
+
     /// The last invoice number taken (0 before the first invoice).
     pub async fn last_invoice_number(&self) -> Result<u64> {
         Ok(self
@@ -754,6 +779,32 @@ impl Ledger {
             Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Records that `attempt` is about to call the gateway. Returns false when an attempt on
+    /// the invoice is already pending (it must be resolved first).
+    pub async fn record_pending_attempt(&self, attempt: &PendingAttempt) -> Result<bool> {
+        let item = to_item(
+            "pending_attempt",
+            attempt,
+            &keys::pending_attempt(&attempt.invoice_id),
+            None,
+            vec![],
+        )?;
+        match self.table.put(item, Condition::NotExists).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The invoice's attempt whose outcome is not recorded yet, if any.
+    pub async fn pending_attempt(&self, invoice_id: &str) -> Result<Option<PendingAttempt>> {
+        self.table
+            .get(&keys::pending_attempt(invoice_id))
+            .await?
+            .map(|item| from_item("pending_attempt", item))
+            .transpose()
     }
 
     pub async fn webhook_processed(&self, event_id: &str) -> Result<bool> {

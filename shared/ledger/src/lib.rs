@@ -17,8 +17,8 @@ pub use change::{AuditEntry, Change};
 pub use error::{Conflict, LedgerError, Result};
 pub use idempotency::{IdempotencyStart, StoredResponse};
 pub use ledger::{
-    AuditFilter, InvoiceFilter, LateUsage, Ledger, Listing, PAGE_LIMIT_MAX, PageRequest,
-    QueuedUsage, Seal, UsageClaim,
+    AuditFilter, InvoiceFilter, LateUsage, Ledger, Listing, NumberingTurn, PAGE_LIMIT_MAX,
+    PageRequest, QueuedUsage, Seal, UsageClaim,
 };
 pub use record::Versioned;
 pub use token::{Token, hash_secret};

@@ -60,3 +60,120 @@ pub async fn dynamodb(case: &str) -> Option<Fixture> {
         _data_dir: None,
     })
 }
+
+/// Where an injected fault strikes a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The write is refused before it reaches the store: a crash just before the write.
+    Before,
+    /// The write is applied and then reported as failed: a crash (or a lost answer) just after
+    /// the write, the case where a caller cannot know that it succeeded.
+    After,
+}
+
+/// A real table with faults injected into its writes, for the fault-injection suites: arm it
+/// with the number of the write to break, run the code under test, then check that a rerun
+/// repairs everything. Reads always pass through.
+pub struct FaultyTable {
+    inner: Arc<dyn Table>,
+    writes: std::sync::atomic::AtomicU64,
+    armed: std::sync::Mutex<Option<(u64, Fault)>>,
+    struck: std::sync::atomic::AtomicBool,
+}
+
+impl FaultyTable {
+    pub fn new(inner: Arc<dyn Table>) -> Self {
+        Self {
+            inner,
+            writes: std::sync::atomic::AtomicU64::new(0),
+            armed: std::sync::Mutex::new(None),
+            struck: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Breaks the `nth` write (1-based) from now on, in the way `fault` says.
+    pub fn arm(&self, nth: u64, fault: Fault) {
+        self.writes.store(0, Ordering::SeqCst);
+        self.struck.store(false, Ordering::SeqCst);
+        *self.armed.lock().unwrap() = Some((nth, fault));
+    }
+
+    /// Stops injecting; returns whether the armed fault struck.
+    pub fn disarm(&self) -> bool {
+        *self.armed.lock().unwrap() = None;
+        self.struck.load(Ordering::SeqCst)
+    }
+
+    /// The fault to inject into the write being made now, if it is the armed one.
+    fn fault_now(&self) -> Option<Fault> {
+        let armed = *self.armed.lock().unwrap();
+        let (nth, fault) = armed?;
+        let write = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        (write == nth).then(|| {
+            self.struck.store(true, Ordering::SeqCst);
+            fault
+        })
+    }
+
+    async fn write<T, F>(&self, apply: F) -> Result<T, crate::StoreError>
+    where
+        F: std::future::Future<Output = Result<T, crate::StoreError>>,
+    {
+        let injected = || crate::StoreError::Backend {
+            backend: "fault-injection",
+            message: "injected fault".into(),
+            source: None,
+        };
+        match self.fault_now() {
+            None => apply.await,
+            Some(Fault::Before) => Err(injected()),
+            Some(Fault::After) => {
+                apply.await?;
+                Err(injected())
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Table for FaultyTable {
+    async fn get(&self, key: &crate::Key) -> Result<Option<crate::Item>, crate::StoreError> {
+        self.inner.get(key).await
+    }
+
+    async fn put(
+        &self,
+        item: crate::Item,
+        condition: crate::Condition,
+    ) -> Result<(), crate::StoreError> {
+        self.write(self.inner.put(item, condition)).await
+    }
+
+    async fn update(
+        &self,
+        key: &crate::Key,
+        update: crate::Update,
+        condition: crate::Condition,
+    ) -> Result<crate::Item, crate::StoreError> {
+        self.write(self.inner.update(key, update, condition)).await
+    }
+
+    async fn delete(
+        &self,
+        key: &crate::Key,
+        condition: crate::Condition,
+    ) -> Result<(), crate::StoreError> {
+        self.write(self.inner.delete(key, condition)).await
+    }
+
+    async fn transact_write(
+        &self,
+        items: Vec<crate::TransactItem>,
+    ) -> Result<(), crate::StoreError> {
+        self.write(self.inner.transact_write(items)).await
+    }
+
+    async fn query(&self, query: crate::Query) -> Result<crate::Page, crate::StoreError> {
+        self.inner.query(query).await
+    }
+}

@@ -1,0 +1,517 @@
+//! Fault injection, on every backend: usage delivered twice and out of order, a fault at each
+//! write of the aggregator and of the payment path followed by a rerun, a process that dies
+//! after the gateway charged, and two invoice runners with two payment runners over 1,000
+//! subscriptions. After each: usage totals exact, one invoice per period, at most one
+//! successful charge per invoice, nothing stuck.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use billing_app::ports::{ChargeOutcome, ChargeRequest, PaymentGateway, SimulatedGateway};
+use billing_app::users::UpdateUser;
+use billing_app::*;
+use billing_core::invoice::InvoiceStatus;
+use billing_core::payment::PaymentStatus;
+use billing_core::usage::UsageEvent;
+use billing_ledger::keys::DUE_SHARDS;
+use billing_ledger::{Ledger, PageRequest, QueuedUsage};
+use billing_store::Table;
+use billing_store::testing::{self as fixtures, Fault, FaultyTable};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+
+mod common;
+use common::*;
+
+/// The simulated gateway as a real one behaves towards its callers, plus what the suites
+/// check: every request it was sent, by idempotency key. A real gateway charges once per key
+/// and refuses a key reused with other parameters; `charges()` and `key_reuse()` tell whether
+/// the system ever relied on either. Armed with `die_after_next_charge`, the next call charges
+/// and then never answers, like a process that died after the gateway took the money.
+#[derive(Default)]
+struct WatchedGateway {
+    inner: SimulatedGateway,
+    requests: Mutex<HashMap<String, Vec<ChargeRequest>>>,
+    succeeded: Mutex<HashMap<String, u32>>,
+    die_after_next_charge: AtomicBool,
+}
+
+impl WatchedGateway {
+    /// Successful charges per invoice (distinct idempotency keys that succeeded).
+    fn charges(&self) -> HashMap<String, u32> {
+        let succeeded = self.succeeded.lock().unwrap();
+        let requests = self.requests.lock().unwrap();
+        let mut per_invoice = HashMap::new();
+        for key in succeeded.keys() {
+            let invoice = requests[key][0].invoice_id.clone();
+            *per_invoice.entry(invoice).or_insert(0) += 1;
+        }
+        per_invoice
+    }
+
+    /// Keys that were sent with different requests (a real gateway refuses the second).
+    fn key_reuse(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, sent)| sent.iter().any(|request| *request != sent[0]))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for WatchedGateway {
+    fn name(&self) -> &'static str {
+        "simulated"
+    }
+
+    async fn charge(&self, request: &ChargeRequest) -> ChargeOutcome {
+        self.requests
+            .lock()
+            .unwrap()
+            .entry(request.idempotency_key.clone())
+            .or_default()
+            .push(request.clone());
+        let outcome = self.inner.charge(request).await;
+        if matches!(outcome, ChargeOutcome::Succeeded { .. }) {
+            *self
+                .succeeded
+                .lock()
+                .unwrap()
+                .entry(request.idempotency_key.clone())
+                .or_insert(0) += 1;
+        }
+        if self.die_after_next_charge.swap(false, Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        outcome
+    }
+}
+
+/// The app on `table` with a watched gateway and a one-second payment lease, so a lease left
+/// by a "dead" attempt expires within the test.
+fn watched_app(table: Arc<dyn Table>) -> (App, Arc<WatchedGateway>) {
+    let gateway = Arc::new(WatchedGateway::default());
+    let mut app = app_on(Ledger::new(table));
+    app.gateway = gateway.clone();
+    app.payment_lease_seconds = 1;
+    (app, gateway)
+}
+
+async fn wait_for_leases_to_expire() {
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+}
+
+fn usage(id: &str, user_id: &str, quantity: u64, second: u32) -> UsageEvent {
+    UsageEvent {
+        id: id.into(),
+        user_id: user_id.into(),
+        metric: "api_calls".into(),
+        quantity,
+        timestamp: at("2027-01-05T00:00:00Z") + chrono::Duration::seconds(second.into()),
+    }
+}
+
+async fn january_usage(app: &App, user_id: &str) -> u64 {
+    usage::usage_summary(
+        app,
+        user_id,
+        "api_calls",
+        at("2027-01-01T00:00:00Z"),
+        at("2027-02-01T00:00:00Z"),
+    )
+    .await
+    .unwrap()
+    .quantity
+}
+
+/// `messages` SQS-like messages of 20 events each over `users`, with one event in four a
+/// resend of an event of an earlier message (producers resend); returns them and the exact
+/// total per user.
+fn usage_messages(users: &[String], messages: usize) -> (Vec<QueuedUsage>, HashMap<String, u64>) {
+    let mut batches = Vec::new();
+    let mut sent: Vec<UsageEvent> = Vec::new();
+    let mut totals: HashMap<String, u64> = HashMap::new();
+    for m in 0..messages {
+        let mut events = Vec::new();
+        for e in 0..20 {
+            let n = m * 20 + e;
+            if e % 4 == 3 && !sent.is_empty() {
+                events.push(sent[n % sent.len()].clone());
+                continue;
+            }
+            let user_id = &users[n % users.len()];
+            let quantity = u64::try_from(n % 7 + 1).unwrap();
+            let event = usage(
+                &format!("e{n}"),
+                user_id,
+                quantity,
+                u32::try_from(n % 90).unwrap(),
+            );
+            *totals.entry(user_id.clone()).or_insert(0) += quantity;
+            sent.push(event.clone());
+            events.push(event);
+        }
+        batches.push(QueuedUsage {
+            batch_id: format!("msg-{m}"),
+            events,
+            queue_position: String::new(),
+        });
+    }
+    (batches, totals)
+}
+
+async fn metered_users(app: &App, count: usize) -> Vec<String> {
+    set_clock(app, "2027-01-01T00:00:00Z").await;
+    plan(app, "pro", 2900, true).await;
+    let mut users = Vec::new();
+    for i in 0..count {
+        let usr = user(app, &format!("m{i}@example.com"), "pm_card_ok").await;
+        subscribe(app, &usr, "pro").await;
+        users.push(usr);
+    }
+    set_clock(app, "2027-01-10T00:00:00Z").await;
+    users
+}
+
+/// Open invoices and due subscriptions left after a run: none when nothing is stuck.
+async fn nothing_due(app: &App, now: &str) {
+    for shard in 0..DUE_SHARDS {
+        let (renewals, _) = app
+            .ledger
+            .due_renewals(shard, at(now), 10, None)
+            .await
+            .unwrap();
+        assert!(renewals.is_empty(), "shard {shard} still has due renewals");
+        let (payments, _) = app
+            .ledger
+            .due_payments(shard, at(now), 10, None)
+            .await
+            .unwrap();
+        assert!(payments.is_empty(), "shard {shard} still has due payments");
+    }
+}
+
+async fn payments_of(app: &App, invoice_id: &str) -> Vec<billing_core::payment::Payment> {
+    invoices::list_payments(app, Some(invoice_id), None, &PageRequest::first(100))
+        .await
+        .unwrap()
+        .data
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn every_usage_message_delivered_twice_and_shuffled_counts_once(
+        table: Arc<dyn Table>,
+    ) {
+        let app = app_on(Ledger::new(table));
+        let users = metered_users(&app, 3).await;
+        let (messages, totals) = usage_messages(&users, 30);
+        let mut deliveries: Vec<QueuedUsage> =
+            messages.iter().chain(messages.iter()).cloned().collect();
+        deliveries.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
+        // Four consumers at once, as Lambda runs several batches side by side.
+        let mut consumers = tokio::task::JoinSet::new();
+        for chunk in deliveries.chunks(deliveries.len().div_ceil(4)) {
+            let app = app.clone();
+            let chunk = chunk.to_vec();
+            consumers.spawn(async move {
+                for message in &chunk {
+                    usage::aggregate_batch(&app, message).await.unwrap();
+                }
+            });
+        }
+        while let Some(done) = consumers.join_next().await {
+            done.unwrap();
+        }
+        for user_id in &users {
+            assert_eq!(january_usage(&app, user_id).await, totals[user_id]);
+        }
+    }
+
+    pub async fn a_fault_at_each_write_of_the_aggregator_then_a_rerun_counts_once(
+        fixture: fn() -> FixtureFuture,
+    ) {
+        for fault in [Fault::Before, Fault::After] {
+            for nth in 1.. {
+                let (table, _keep) = fixture().await;
+                let faulty = Arc::new(FaultyTable::new(table));
+                let app = app_on(Ledger::new(faulty.clone()));
+                let users = metered_users(&app, 2).await;
+                let (messages, totals) = usage_messages(&users, 3);
+                faulty.arm(nth, fault);
+                for message in &messages {
+                    // A failed message is redelivered by SQS later; its neighbours go on.
+                    let _ = usage::aggregate_batch(&app, message).await;
+                }
+                if !faulty.disarm() {
+                    assert!(nth > 3, "the aggregation writes at least 3 times");
+                    break;
+                }
+                // SQS redelivers every message whose deletion it did not see.
+                for message in &messages {
+                    usage::aggregate_batch(&app, message).await.unwrap();
+                }
+                for user_id in &users {
+                    assert_eq!(
+                        january_usage(&app, user_id).await,
+                        totals[user_id],
+                        "fault {fault:?} at write {nth}"
+                    );
+                }
+            }
+        }
+    }
+
+    pub async fn a_fault_at_each_write_of_the_payment_path_then_a_rerun_charges_once(
+        fixture: fn() -> FixtureFuture,
+    ) {
+        for fault in [Fault::Before, Fault::After] {
+            for nth in 1.. {
+                let (table, _keep) = fixture().await;
+                let faulty = Arc::new(FaultyTable::new(table));
+                let (app, gateway) = watched_app(faulty.clone());
+                set_clock(&app, "2027-01-01T00:00:00Z").await;
+                plan(&app, "pro", 2900, false).await;
+                let usr = user(&app, "pay@example.com", "pm_card_ok").await;
+                let invoice = subscribe(&app, &usr, "pro").await.invoice.unwrap();
+                let now = at("2027-01-01T00:00:00Z");
+                faulty.arm(nth, fault);
+                let _ = runs::payment_run(&app, now).await;
+                if !faulty.disarm() {
+                    assert!(nth > 3, "an attempt writes at least 3 times");
+                    break;
+                }
+                wait_for_leases_to_expire().await;
+                runs::payment_run(&app, now).await.unwrap();
+                let context = format!("fault {fault:?} at write {nth}");
+                let stored = invoices::get_invoice(&app, &invoice.id).await.unwrap();
+                assert_eq!(stored.status, InvoiceStatus::Paid, "{context}");
+                let payments = payments_of(&app, &invoice.id).await;
+                assert_eq!(
+                    payments
+                        .iter()
+                        .filter(|p| p.status == PaymentStatus::Succeeded)
+                        .count(),
+                    1,
+                    "{context}: one recorded success"
+                );
+                assert_eq!(gateway.charges()[&invoice.id], 1, "{context}: one charge");
+                assert!(gateway.key_reuse().is_empty(), "{context}");
+                assert!(
+                    app.ledger
+                        .pending_attempt(&invoice.id)
+                        .await
+                        .unwrap()
+                        .is_none(),
+                    "{context}: nothing left pending"
+                );
+                nothing_due(&app, "2027-01-01T00:00:00Z").await;
+            }
+        }
+    }
+
+    pub async fn an_attempt_that_died_after_charging_is_resolved_with_its_own_request(
+        table: Arc<dyn Table>,
+    ) {
+        let (app, gateway) = watched_app(table);
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, false).await;
+        let usr = user(&app, "died@example.com", "pm_card_ok").await;
+        let invoice = subscribe(&app, &usr, "pro").await.invoice.unwrap();
+        let now = at("2027-01-01T00:00:00Z");
+
+        gateway.die_after_next_charge.store(true, Ordering::SeqCst);
+        let died = tokio::time::timeout(Duration::from_secs(2), runs::payment_run(&app, now)).await;
+        assert!(died.is_err(), "the run never heard back from the gateway");
+        let pending = app.ledger.pending_attempt(&invoice.id).await.unwrap();
+        assert_eq!(
+            pending.map(|p| (p.attempt, p.payment_method)),
+            Some((1, Some("pm_card_ok".into()))),
+            "the attempt is recorded as pending, with the request it sent"
+        );
+        assert!(payments_of(&app, &invoice.id).await.is_empty());
+
+        // Meanwhile the customer switches to a card that would be declined: a new request
+        // would record a decline for money already taken.
+        let switch = UpdateUser {
+            name: None,
+            payment_method: Some(Some("pm_card_declined".into())),
+        };
+        users::update_user(&app, &usr, switch, &admin())
+            .await
+            .unwrap();
+        wait_for_leases_to_expire().await;
+        let report = runs::payment_run(&app, now).await.unwrap();
+        assert_eq!((report.attempted, report.succeeded), (1, 1));
+
+        let stored = invoices::get_invoice(&app, &invoice.id).await.unwrap();
+        assert_eq!(
+            (stored.status, stored.attempt_count),
+            (InvoiceStatus::Paid, 1)
+        );
+        let payments = payments_of(&app, &invoice.id).await;
+        assert_eq!(
+            payments
+                .iter()
+                .map(|p| (p.status, p.attempt))
+                .collect::<Vec<_>>(),
+            [(PaymentStatus::Succeeded, 1)]
+        );
+        assert_eq!(gateway.charges()[&invoice.id], 1);
+        assert!(
+            gateway.key_reuse().is_empty(),
+            "the same key was sent with the same request"
+        );
+        assert!(
+            app.ledger
+                .pending_attempt(&invoice.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    pub async fn two_invoice_runners_and_two_payment_runners_over_1000_subscriptions(
+        table: Arc<dyn Table>,
+    ) {
+        const SUBSCRIPTIONS: usize = 1000;
+        let (app, gateway) = watched_app(table);
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, false).await;
+        let mut setup = tokio::task::JoinSet::new();
+        for worker in 0..8 {
+            let app = app.clone();
+            setup.spawn(async move {
+                let mut ids = Vec::new();
+                for i in (worker..SUBSCRIPTIONS).step_by(8) {
+                    let usr = user(&app, &format!("c{i}@example.com"), "pm_card_ok").await;
+                    ids.push(subscribe(&app, &usr, "pro").await.subscription.id);
+                }
+                ids
+            });
+        }
+        let mut subscriptions = Vec::new();
+        while let Some(ids) = setup.join_next().await {
+            subscriptions.extend(ids.unwrap());
+        }
+        let now = at("2027-02-01T00:00:00Z");
+        set_clock(&app, "2027-02-01T00:00:00Z").await;
+        let (a, b, c, d) = tokio::join!(
+            runs::invoice_run(&app, now),
+            runs::invoice_run(&app, now),
+            runs::payment_run(&app, now),
+            runs::payment_run(&app, now),
+        );
+        assert_eq!(
+            a.unwrap().invoices_created + b.unwrap().invoices_created,
+            1000
+        );
+        let early = c.unwrap().succeeded + d.unwrap().succeeded;
+        // Renewal invoices finalized while the payment runners were passing are collected by
+        // the next run, as the schedule would.
+        let (e, f) = tokio::join!(runs::payment_run(&app, now), runs::payment_run(&app, now));
+        assert_eq!(
+            early + e.unwrap().succeeded + f.unwrap().succeeded,
+            2000,
+            "1,000 first invoices and 1,000 renewals"
+        );
+        let charges = gateway.charges();
+        assert_eq!(charges.len(), 2000);
+        assert!(charges.values().all(|&n| n == 1), "one charge per invoice");
+        assert!(gateway.key_reuse().is_empty());
+        let mut numbers = Vec::new();
+        for id in &subscriptions {
+            let invoices = invoices_of(&app, id).await;
+            assert_eq!(invoices.len(), 2, "one invoice per period");
+            for invoice in invoices {
+                assert_eq!(invoice.status, InvoiceStatus::Paid);
+                numbers.push(invoice.number);
+            }
+        }
+        numbers.sort();
+        assert_eq!(
+            numbers,
+            (1..=2000)
+                .map(billing_core::invoice::invoice_number)
+                .collect::<Vec<_>>(),
+            "gap-free numbering"
+        );
+        nothing_due(&app, "2027-02-01T00:00:00Z").await;
+    }
+}
+
+/// A fresh table and whatever must live as long as it (the embedded store's directory).
+type FixtureFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (Arc<dyn Table>, fixtures::Fixture)>>>;
+
+fn embedded_fixture() -> FixtureFuture {
+    Box::pin(async {
+        let fixture = fixtures::embedded("faults").await.unwrap();
+        (fixture.table.clone(), fixture)
+    })
+}
+
+fn dynamodb_fixture() -> FixtureFuture {
+    Box::pin(async {
+        let fixture = fixtures::dynamodb("faults").await.unwrap();
+        (fixture.table.clone(), fixture)
+    })
+}
+
+macro_rules! on_every_backend {
+    (tables: $($case:ident),* ; fixtures: $($fixture_case:ident),* $(,)?) => {
+        mod embedded {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let fixture = fixtures::embedded(stringify!($case)).await.unwrap();
+                    cases::$case(fixture.table.clone()).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $fixture_case() {
+                    cases::$fixture_case(embedded_fixture).await;
+                }
+            )*
+        }
+        mod dynamodb {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(fixture) = fixtures::dynamodb(stringify!($case)).await else { return };
+                    cases::$case(fixture.table.clone()).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $fixture_case() {
+                    if fixtures::dynamodb(stringify!($fixture_case)).await.is_none() {
+                        return;
+                    }
+                    cases::$fixture_case(dynamodb_fixture).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    tables:
+        every_usage_message_delivered_twice_and_shuffled_counts_once,
+        an_attempt_that_died_after_charging_is_resolved_with_its_own_request,
+        two_invoice_runners_and_two_payment_runners_over_1000_subscriptions;
+    fixtures:
+        a_fault_at_each_write_of_the_aggregator_then_a_rerun_counts_once,
+        a_fault_at_each_write_of_the_payment_path_then_a_rerun_charges_once,
+);
