@@ -101,6 +101,13 @@ pub trait UsageQueue: Send + Sync {
     async fn enqueue(&self, events: Vec<UsageEvent>) -> Result<(), AppError>;
 }
 
+/// Where a run puts the shards it hands to other invocations: an SQS work queue in AWS (the
+/// runner's own trigger). Sent work must be durable when `send` returns.
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    async fn send(&self, work: &[crate::runs::ShardWork]) -> Result<(), AppError>;
+}
+
 /// Where domain events (audit entries) are published: EventBridge in AWS.
 #[async_trait]
 pub trait EventSink: Send + Sync {

@@ -95,17 +95,8 @@ pub struct ShardRun<R> {
 /// Renews every subscription whose period ended at or before `now`: every shard, the shards
 /// side by side, each with [`DEFAULT_CONCURRENCY`] renewals in flight.
 pub async fn invoice_run(app: &App, now: Timestamp) -> Result<InvoiceRunReport, AppError> {
-    let mut shards = JoinSet::new();
-    for shard in 0..DUE_SHARDS {
-        let app = app.clone();
-        shards
-            .spawn(async move { invoice_run_shard(&app, shard, now, RunLimits::default()).await });
-    }
-    let mut report = InvoiceRunReport::default();
-    while let Some(done) = shards.join_next().await {
-        report.add(joined(done)??.report);
-    }
-    Ok(report)
+    let (report, _) = run_every_shard(app, RunKind::Invoice, now, RunLimits::default()).await?;
+    Ok(report.invoice.unwrap_or_default())
 }
 
 /// Renews the due subscriptions of one shard of the due index, within `limits`.
@@ -167,17 +158,8 @@ pub async fn invoice_run_shard(
 /// Attempts every open invoice whose next payment attempt is at or before `now`: every shard,
 /// side by side.
 pub async fn payment_run(app: &App, now: Timestamp) -> Result<PaymentRunReport, AppError> {
-    let mut shards = JoinSet::new();
-    for shard in 0..DUE_SHARDS {
-        let app = app.clone();
-        shards
-            .spawn(async move { payment_run_shard(&app, shard, now, RunLimits::default()).await });
-    }
-    let mut report = PaymentRunReport::default();
-    while let Some(done) = shards.join_next().await {
-        report.add(joined(done)??.report);
-    }
-    Ok(report)
+    let (report, _) = run_every_shard(app, RunKind::Payment, now, RunLimits::default()).await?;
+    Ok(report.payment.unwrap_or_default())
 }
 
 /// Attempts the due invoices of one shard of the payment index, within `limits`.
@@ -279,16 +261,103 @@ fn joined<T>(done: Result<T, tokio::task::JoinError>) -> Result<T, AppError> {
     })
 }
 
-/// One shard of one run at one instant: the message of the invoice runner's work queue.
+/// The two scheduled runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    Invoice,
+    Payment,
+}
+
+/// One shard of one run at one instant: the unit of work a runner fans out (the message of
+/// its work queue). `now` is fixed when the run starts, so every shard bills the same instant
+/// however late its message is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardWork {
+    pub run: RunKind,
     pub shard: u32,
     pub now: Timestamp,
 }
 
-/// The shard work items of a run at `now`, one per shard of the due index.
-pub fn shard_work(now: Timestamp) -> Vec<ShardWork> {
+/// The work of a whole run at `now`: one item per shard of the due index.
+pub fn shard_work(run: RunKind, now: Timestamp) -> Vec<ShardWork> {
     (0..DUE_SHARDS)
-        .map(|shard| ShardWork { shard, now })
+        .map(|shard| ShardWork { run, shard, now })
         .collect()
+}
+
+/// What a run (or part of one) did; the report of the other kind is absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<InvoiceRunReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentRunReport>,
+}
+
+impl RunReport {
+    fn add(&mut self, other: Self) {
+        if let Some(other) = other.invoice {
+            self.invoice.get_or_insert_default().add(other);
+        }
+        if let Some(other) = other.payment {
+            self.payment.get_or_insert_default().add(other);
+        }
+    }
+}
+
+/// Runs one shard of one run within `limits`.
+pub async fn run_shard(
+    app: &App,
+    work: ShardWork,
+    limits: RunLimits,
+) -> Result<ShardRun<RunReport>, AppError> {
+    Ok(match work.run {
+        RunKind::Invoice => {
+            let run = invoice_run_shard(app, work.shard, work.now, limits).await?;
+            ShardRun {
+                report: RunReport {
+                    invoice: Some(run.report),
+                    payment: None,
+                },
+                finished: run.finished,
+            }
+        }
+        RunKind::Payment => {
+            let run = payment_run_shard(app, work.shard, work.now, limits).await?;
+            ShardRun {
+                report: RunReport {
+                    invoice: None,
+                    payment: Some(run.report),
+                },
+                finished: run.finished,
+            }
+        }
+    })
+}
+
+/// Runs every shard of `run` at `now` in this process, side by side, within `limits`; returns
+/// the report and the shards left unfinished when the deadline came.
+pub async fn run_every_shard(
+    app: &App,
+    run: RunKind,
+    now: Timestamp,
+    limits: RunLimits,
+) -> Result<(RunReport, Vec<ShardWork>), AppError> {
+    let mut shards = JoinSet::new();
+    for work in shard_work(run, now) {
+        let app = app.clone();
+        shards.spawn(async move { (work, run_shard(&app, work, limits).await) });
+    }
+    let mut report = RunReport::default();
+    let mut unfinished = Vec::new();
+    while let Some(done) = shards.join_next().await {
+        let (work, shard_run) = joined(done)?;
+        let shard_run = shard_run?;
+        report.add(shard_run.report);
+        if !shard_run.finished {
+            unfinished.push(work);
+        }
+    }
+    Ok((report, unfinished))
 }

@@ -2,6 +2,8 @@
 //! CloudWatch, and the app on the DynamoDB table named by `BILLING_TABLE` (the clients are built
 //! once per cold start and reused by every invocation).
 
+pub mod runs;
+
 use std::sync::Arc;
 
 use billing_app::App;
