@@ -1,19 +1,18 @@
-//! The scheduled invoice run: an EventBridge schedule invokes it; it renews every subscription whose period has ended
-//! through `billing_app::runs::invoice_run`, which is safe to run twice at once and finishes the
-//! work of a run that died (a rerun of the schedule completes it). A failure is returned to
-//! Lambda, so the schedule's retry policy runs it again.
+//! The invoice run as a Lambda: it renews every subscription whose period has ended.
 //!
-//! One invocation walks all 16 shards of the due index in turn; fanning the shards out over a
-//! work queue for runs that outgrow one invocation is issue #5's next step.
+//! The function has two triggers, handled by `billing_lambda::runs::Runner`: its EventBridge
+//! schedule starts a run (fanning the 16 shards of the due index out to its SQS work queue
+//! when `BILLING_RUN_QUEUE_URL` is set, or running them itself), and its work queue delivers
+//! one shard per message, run within the invocation's time budget and continued through the
+//! queue when unfinished. docs/scaling.md has the design and its arithmetic.
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use billing_app::runs::{InvoiceRunReport, invoice_run};
-use billing_app::{App, AppError};
+use std::sync::Arc;
 
-pub async fn handle(app: &App, event: EventBridgeEvent) -> Result<InvoiceRunReport, AppError> {
-    let now = app.clock.now().await?;
-    tracing::info!(event_id = ?event.id, scheduled_for = ?event.time, %now, "invoice run starting");
-    let report = invoice_run(app, now).await?;
-    tracing::info!(?report, "invoice run finished");
-    Ok(report)
+use billing_app::App;
+use billing_app::ports::WorkQueue;
+use billing_app::runs::RunKind;
+use billing_lambda::runs::Runner;
+
+pub fn runner(app: App, work_queue: Option<Arc<dyn WorkQueue>>) -> Runner {
+    Runner::new(app, RunKind::Invoice, work_queue)
 }

@@ -1,9 +1,10 @@
-//! Wires configuration (`BILLING_TABLE`, the AWS environment) to the scheduled invoice run.
+//! Wires configuration (`BILLING_TABLE`, `BILLING_RUN_QUEUE_URL`, the AWS environment) to the
+//! scheduled invoice run.
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use billing_app::clock::SystemClock;
+use billing_lambda::runs::{RunEvent, RunOutput, deadline_of};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -12,14 +13,15 @@ async fn main() -> Result<(), Error> {
     let app = billing_lambda::app(
         billing_lambda::table_from_env().await?,
         Arc::new(SystemClock),
-    );
-    lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent>| {
-        let app = app.clone();
-        async move {
-            billing_invoice_runner::handle(&app, event.payload)
-                .await
-                .map_err(|e| Error::from(e.to_string()))
-        }
+    )?;
+    let runner = billing_invoice_runner::runner(app, billing_lambda::run_queue_from_env().await);
+    let runner = &runner;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<RunEvent>| async move {
+        runner
+            .handle(event.payload, deadline_of(event.context.deadline))
+            .await
+            .map_err(|e| Error::from(e.to_string()))
+            .map(|output: RunOutput| output)
     }))
     .await
 }

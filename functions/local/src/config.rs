@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use billing_api::ApiConfig;
+use billing_app::ports::PaymentGateway;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreChoice {
@@ -16,6 +19,8 @@ pub enum StoreChoice {
 pub struct LocalConfig {
     pub addr: SocketAddr,
     pub store: StoreChoice,
+    /// `BILLING_PAYMENT_GATEWAY`: the simulated gateway of BILLING.md, or Stripe.
+    pub gateway: Arc<dyn PaymentGateway>,
     pub api: ApiConfig,
     /// True when no `BILLING_ADMIN_TOKEN` was given and one was generated (it is printed).
     pub admin_token_generated: bool,
@@ -78,22 +83,12 @@ impl LocalConfig {
             }
         })
         .map_err(|e| ConfigError(e.to_string()))?;
-        match lookup("BILLING_PAYMENT_GATEWAY").as_deref() {
-            None | Some("") | Some("simulated") => {}
-            Some("stripe") => {
-                return Err(ConfigError(
-                    "BILLING_PAYMENT_GATEWAY: the stripe gateway is not available in this build yet (issue #5); use simulated".into(),
-                ));
-            }
-            Some(other) => {
-                return Err(ConfigError(format!(
-                    "BILLING_PAYMENT_GATEWAY: expected simulated or stripe, got {other:?}"
-                )));
-            }
-        }
+        let gateway =
+            billing_stripe::gateway_from_lookup(&lookup).map_err(|e| ConfigError(e.to_string()))?;
         Ok(Self {
             addr,
             store,
+            gateway,
             api,
             admin_token_generated: generated,
             invoice_run_every: period(&lookup, "BILLING_INVOICE_RUN_EVERY")?,
@@ -164,6 +159,20 @@ mod tests {
         assert!(c.api.admin_token.expose().starts_with("sk_"));
         assert!(!c.api.test_clock_enabled);
         assert_eq!(c.invoice_run_every, Some(Duration::from_secs(60)));
+        assert_eq!(c.gateway.name(), "simulated");
+    }
+
+    #[test]
+    fn the_stripe_gateway_is_chosen_with_its_key() {
+        let c = config(&[
+            ("BILLING_PAYMENT_GATEWAY", "stripe"),
+            ("STRIPE_API_KEY", "sk_test_123"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
+        ])
+        .unwrap();
+        assert_eq!(c.gateway.name(), "stripe");
+        let missing = config(&[("BILLING_PAYMENT_GATEWAY", "stripe")]).err().unwrap();
+        assert!(missing.0.starts_with("STRIPE_API_KEY"), "{missing}");
     }
 
     #[test]

@@ -16,10 +16,11 @@
 
 mod outcome;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use billing_app::ports::{ChargeOutcome, ChargeRequest, PaymentGateway};
+use billing_app::ports::{ChargeOutcome, ChargeRequest, PaymentGateway, SimulatedGateway};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http_body_util::{BodyExt, Full, Limited};
@@ -61,6 +62,26 @@ pub enum StripeError {
     /// Set `SSL_CERT_FILE` or install the system's CA certificates (`ca-certificates`).
     #[error("no trusted root certificates found on this system, so Stripe's cannot be verified")]
     NoRootCertificates,
+    #[error("{GATEWAY_VAR}: expected simulated or stripe, got {0:?}")]
+    UnknownGateway(String),
+}
+
+/// Chooses the payment gateway (API.md "Local runner").
+pub const GATEWAY_VAR: &str = "BILLING_PAYMENT_GATEWAY";
+
+/// The payment gateway `BILLING_PAYMENT_GATEWAY` names: `simulated` (the default, BILLING.md's
+/// rules) or `stripe` (configured by `STRIPE_API_KEY` and `STRIPE_API_BASE`). Shared by the
+/// local runner and every Lambda that charges, so they choose alike.
+pub fn gateway_from_lookup(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Arc<dyn PaymentGateway>, StripeError> {
+    match lookup(GATEWAY_VAR).as_deref().map(str::trim) {
+        None | Some("" | "simulated") => Ok(Arc::new(SimulatedGateway::default())),
+        Some("stripe") => Ok(Arc::new(StripeGateway::new(StripeConfig::from_lookup(
+            lookup,
+        )?)?)),
+        Some(other) => Err(StripeError::UnknownGateway(other.to_owned())),
+    }
 }
 
 /// How to reach Stripe. `Debug` never shows the key.
@@ -100,7 +121,7 @@ impl StripeConfig {
 
     /// As [`StripeConfig::from_env`], reading variables through `lookup` (tests cannot set the
     /// process environment safely). Empty values count as unset.
-    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, StripeError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, StripeError> {
         let read = |name| lookup(name).filter(|value: &String| !value.trim().is_empty());
         let api_key = read(API_KEY_VAR).ok_or(StripeError::MissingApiKey {
             variable: API_KEY_VAR,
@@ -406,6 +427,26 @@ mod tests {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| (*value).to_owned())
         }
+    }
+
+    #[test]
+    fn the_gateway_is_chosen_by_billing_payment_gateway() {
+        let name = |vars: &[(&str, &str)]| gateway_from_lookup(lookup(vars)).map(|g| g.name());
+        assert_eq!(name(&[]).unwrap(), "simulated");
+        assert_eq!(name(&[(GATEWAY_VAR, "simulated")]).unwrap(), "simulated");
+        assert_eq!(
+            name(&[(GATEWAY_VAR, "stripe"), (API_KEY_VAR, "sk_test_123")]).unwrap(),
+            "stripe"
+        );
+        assert!(matches!(
+            name(&[(GATEWAY_VAR, "stripe")]),
+            Err(StripeError::MissingApiKey { .. })
+        ));
+        let unknown = name(&[(GATEWAY_VAR, "paypal")]).unwrap_err();
+        assert_eq!(
+            unknown.to_string(),
+            "BILLING_PAYMENT_GATEWAY: expected simulated or stripe, got \"paypal\""
+        );
     }
 
     #[test]
