@@ -129,13 +129,18 @@ pub fn audit_partition(entity_id: &str) -> String {
 /// Unpublished domain events, sharded; deleted once published.
 pub fn outbox(at: Timestamp, audit_id: &str) -> Key {
     Key::new(
-        format!("OUTBOX#{:02}", shard_of(audit_id)),
+        outbox_partition(shard_of(audit_id)),
         format!("{}#{audit_id}", sortable(at)),
     )
 }
 
+/// Begins the partition key of every outbox shard.
+pub const OUTBOX_PREFIX: &str = "OUTBOX#";
+/// Shards of the outbox (by [`shard_of`] the audit id): `0..OUTBOX_SHARDS`.
+pub const OUTBOX_SHARDS: u32 = DUE_SHARDS;
+
 pub fn outbox_partition(shard: u32) -> String {
-    format!("OUTBOX#{shard:02}")
+    format!("{OUTBOX_PREFIX}{shard:02}")
 }
 
 pub fn idempotency(token_id: &str, idempotency_key: &str) -> Key {

@@ -12,6 +12,7 @@ use billing_core::subscription::{Subscription, SubscriptionStatus};
 use billing_core::usage::UsageEvent;
 use billing_core::user::User;
 use billing_store::limits::TRANSACT_ITEMS_MAX;
+use billing_store::schema::PARTITION_KEY;
 use billing_store::{
     CancellationReason, Condition, Direction, Index, Item, Key, Query, SortKeyCondition,
     StoreError, Table, TransactItem,
@@ -23,7 +24,7 @@ use crate::change::{AuditEntry, Change};
 use crate::error::{Conflict, LedgerError, Result};
 use crate::keys::{self, sortable};
 use crate::record::{
-    Versioned, from_item, number_attribute, s, string_attribute, to_item, versioned,
+    TYPE_ATTRIBUTE, Versioned, from_item, number_attribute, s, string_attribute, to_item, versioned,
 };
 use crate::token::{Token, hash_secret};
 
@@ -871,5 +872,73 @@ impl Ledger {
             .delete(&keys::outbox(entry.at, &entry.id), Condition::Always)
             .await?;
         Ok(())
+    }
+
+    /// The unpublished event `image` holds when it is an outbox item, `None` for any other
+    /// item. For the publisher on the table's stream, whose records carry items (`NewImage`)
+    /// of every kind; an outbox item that does not decode is an error, not `None`.
+    pub fn outbox_entry_from_image(image: &Item) -> Result<Option<AuditEntry>> {
+        let is_outbox = string_attribute(image, TYPE_ATTRIBUTE).as_deref() == Some("outbox")
+            && string_attribute(image, PARTITION_KEY)
+                .is_some_and(|pk| pk.starts_with(keys::OUTBOX_PREFIX));
+        if !is_outbox {
+            return Ok(None);
+        }
+        from_item("outbox", image.clone()).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use billing_core::audit::EntityType;
+
+    fn entry() -> AuditEntry {
+        AuditEntry {
+            id: "aud_1".into(),
+            at: "2027-01-10T00:00:00Z".parse().unwrap(),
+            actor: "token:tok_1".into(),
+            action: AuditAction::InvoicePaid,
+            entity_type: EntityType::Invoice,
+            entity_id: "inv_1".into(),
+            data: serde_json::json!({"amount_cents": 1200, "lines": [1, 2]}),
+        }
+    }
+
+    /// The items `change` puts, by their `type`.
+    fn puts(change: Change) -> Vec<(String, Item)> {
+        change
+            .writes
+            .into_iter()
+            .filter_map(|(write, _)| match write {
+                TransactItem::Put { item, .. } => {
+                    Some((string_attribute(&item, TYPE_ATTRIBUTE).unwrap(), item))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_an_outbox_item_gives_its_entry_back() {
+        let mut change = Change::new();
+        change.audit(&entry()).unwrap();
+        let items = puts(change);
+        let (_, outbox) = items.iter().find(|(kind, _)| kind == "outbox").unwrap();
+        let (_, audit) = items.iter().find(|(kind, _)| kind == "audit").unwrap();
+        assert_eq!(
+            Ledger::outbox_entry_from_image(outbox).unwrap(),
+            Some(entry())
+        );
+        // The audit item holds the same entry, but it is not an event to publish.
+        assert_eq!(Ledger::outbox_entry_from_image(audit).unwrap(), None);
+        assert_eq!(
+            Ledger::outbox_entry_from_image(&Item::default()).unwrap(),
+            None
+        );
+        let mut broken = outbox.clone();
+        broken.insert("action".into(), s("no.such_action"));
+        assert!(Ledger::outbox_entry_from_image(&broken).is_err());
     }
 }
