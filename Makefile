@@ -19,7 +19,7 @@ lint:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 unit:
-	infra/with-dynamodb-local.sh infra/cargo-test.sh --workspace --locked
+	infra/with-services.sh infra/cargo-test.sh --workspace --locked
 
 ## The whole system locally: billing-local on the embedded store (data in ./.billing-data),
 ## with the admin UI from web/dist when it has been built. Prints its address and admin token.

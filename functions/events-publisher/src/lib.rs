@@ -17,14 +17,60 @@
 //! on the event's `detail.id`.
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use billing_app::events::publish_entries;
+use billing_app::AppError;
+use billing_app::events::{PublishReport, publish_entries, publish_outbox};
 use billing_app::ports::EventSink;
 use billing_ledger::{AuditEntry, Ledger};
+use serde::{Deserialize, Serialize};
 
 /// Events published per sink call: one `PutEvents` call, so a failure names a record close to
 /// the one that failed and few events before it are published twice.
 pub const ENTRIES_PER_PUBLISH: usize = billing_eventbridge::ENTRIES_PER_CALL_MAX;
+
+/// Events published by one scheduled sweep; the next sweep takes the rest.
+pub const SWEEP_LIMIT: usize = 10_000;
+
+/// What invokes the publisher: the table's stream, or the schedule of its sweep.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PublisherEvent {
+    // The stream first: a schedule event has no `Records`, a stream batch no `detail-type`.
+    Stream(Event),
+    Sweep(EventBridgeEvent),
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum PublisherOutput {
+    Stream(DynamoDbEventResponse),
+    Sweep(PublishReport),
+}
+
+/// Handles one invocation: a stream batch, or a sweep of what the stream left in the outbox
+/// (records it could not publish before they expired). A failed sweep is an error, so the
+/// schedule's retry policy runs it again; nothing leaves the outbox unpublished either way.
+pub async fn handle_event(
+    ledger: &Ledger,
+    sink: &dyn EventSink,
+    event: PublisherEvent,
+) -> Result<PublisherOutput, AppError> {
+    match event {
+        PublisherEvent::Stream(event) => {
+            Ok(PublisherOutput::Stream(handle(ledger, sink, event).await))
+        }
+        PublisherEvent::Sweep(_) => {
+            let report = publish_outbox(ledger, sink, SWEEP_LIMIT).await?;
+            tracing::info!(
+                published = report.published,
+                more = report.limit_reached,
+                "outbox swept"
+            );
+            Ok(PublisherOutput::Sweep(report))
+        }
+    }
+}
 
 /// Publishes the outbox items `event` inserted; the response names where to retry from.
 pub async fn handle(ledger: &Ledger, sink: &dyn EventSink, event: Event) -> DynamoDbEventResponse {

@@ -1,9 +1,8 @@
 //! Wires configuration (`BILLING_TABLE`, `BILLING_EVENT_BUS`, the AWS environment) to the
-//! stream handler.
+//! stream handler and the outbox sweep.
 
-use aws_lambda_events::event::dynamodb::Event;
-use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use billing_eventbridge::EventBridgeSink;
+use billing_events_publisher::{PublisherEvent, PublisherOutput};
 use billing_ledger::Ledger;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
@@ -12,13 +11,14 @@ async fn main() -> Result<(), Error> {
     billing_lambda::init_logs();
     let ledger = Ledger::new(billing_lambda::table_from_env().await?);
     let sink = EventBridgeSink::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Event>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<PublisherEvent>| {
         let ledger = ledger.clone();
         let sink = sink.clone();
         async move {
-            Ok::<DynamoDbEventResponse, Error>(
-                billing_events_publisher::handle(&ledger, &sink, event.payload).await,
-            )
+            billing_events_publisher::handle_event(&ledger, &sink, event.payload)
+                .await
+                .map_err(|e| Error::from(e.to_string()))
+                .map(|output: PublisherOutput| output)
         }
     }))
     .await

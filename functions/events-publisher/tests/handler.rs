@@ -16,11 +16,10 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_sdk_eventbridge::types::Target;
 use aws_sdk_sqs::types::QueueAttributeName;
 use billing_app::AppError;
-use billing_app::events::publish_outbox;
 use billing_app::ports::EventSink;
 use billing_core::audit::AuditAction;
 use billing_eventbridge::{EventBridgeSink, SOURCE};
-use billing_events_publisher::handle;
+use billing_events_publisher::{PublisherEvent, PublisherOutput, handle, handle_event};
 use billing_ledger::keys::{self, shard_of};
 use billing_ledger::{AuditEntry, Change, Ledger};
 use billing_store::testing::{self as fixtures, Fixture};
@@ -71,6 +70,13 @@ fn string(value: &AttributeValue) -> String {
         AttributeValue::S(text) => text.clone(),
         other => panic!("not a string: {other:?}"),
     }
+}
+
+#[test]
+fn a_stream_batch_is_told_from_a_schedule_event() {
+    let event: PublisherEvent =
+        serde_json::from_str(include_str!("fixtures/dynamodb-stream.json")).unwrap();
+    assert!(matches!(event, PublisherEvent::Stream(_)));
 }
 
 #[tokio::test]
@@ -387,8 +393,15 @@ async fn the_sweep_publishes_everything_waiting_in_the_outbox_to_the_bus() {
         })
         .collect();
     let (_fixture, ledger) = ledger_with(&entries).await;
-    let report = publish_outbox(&ledger, &bus.sink(), 1_000).await.unwrap();
-    assert_eq!(report.published, 35);
+    // The publisher's schedule invokes the sweep with a real scheduled event.
+    let event: PublisherEvent =
+        serde_json::from_str(include_str!("fixtures/scheduled-event.json")).unwrap();
+    assert!(matches!(event, PublisherEvent::Sweep(_)));
+    let PublisherOutput::Sweep(report) = handle_event(&ledger, &bus.sink(), event).await.unwrap()
+    else {
+        panic!("a scheduled event sweeps the outbox");
+    };
+    assert_eq!((report.published, report.limit_reached), (35, false));
     let delivered = bus.delivered(entries.len()).await;
     let mut ids: Vec<&str> = delivered
         .iter()

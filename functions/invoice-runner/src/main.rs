@@ -13,7 +13,8 @@ async fn main() -> Result<(), Error> {
     let app = billing_lambda::app(
         billing_lambda::table_from_env().await?,
         Arc::new(SystemClock),
-    )?;
+    )
+    .await?;
     let runner = billing_invoice_runner::runner(app, billing_lambda::run_queue_from_env().await);
     let runner = &runner;
     lambda_runtime::run(service_fn(|event: LambdaEvent<RunEvent>| async move {

@@ -29,6 +29,8 @@ pub struct LocalConfig {
     pub payment_run_every: Option<Duration>,
     /// How often the usage aggregator drains the durable queue.
     pub aggregate_every: Duration,
+    /// How often the outbox is swept into the event sink.
+    pub publish_every: Duration,
     /// `web/dist`, served at `/` when it exists.
     pub web_dist: PathBuf,
 }
@@ -94,6 +96,7 @@ impl LocalConfig {
             invoice_run_every: period(&lookup, "BILLING_INVOICE_RUN_EVERY")?,
             payment_run_every: period(&lookup, "BILLING_PAYMENT_RUN_EVERY")?,
             aggregate_every: Duration::from_millis(200),
+            publish_every: Duration::from_secs(1),
             web_dist: PathBuf::from(
                 lookup("BILLING_WEB_DIST").unwrap_or_else(|| "web/dist".into()),
             ),
@@ -171,7 +174,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.gateway.name(), "stripe");
-        let missing = config(&[("BILLING_PAYMENT_GATEWAY", "stripe")]).err().unwrap();
+        let missing = config(&[("BILLING_PAYMENT_GATEWAY", "stripe")])
+            .err()
+            .unwrap();
         assert!(missing.0.starts_with("STRIPE_API_KEY"), "{missing}");
     }
 

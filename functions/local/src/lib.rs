@@ -3,5 +3,6 @@
 //! laptop without an AWS account.
 
 pub mod config;
+pub mod events;
 pub mod metrics;
 pub mod runner;

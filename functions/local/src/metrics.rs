@@ -33,6 +33,8 @@ pub struct PrometheusMetrics {
     payments_succeeded: AtomicU64,
     payments_failed: AtomicU64,
     gateway_retries: AtomicU64,
+    pending_attempts_resolved: AtomicU64,
+    events_published: AtomicU64,
 }
 
 impl Metrics for PrometheusMetrics {
@@ -58,6 +60,13 @@ impl Metrics for PrometheusMetrics {
     }
     fn gateway_retry(&self) {
         self.gateway_retries.fetch_add(1, Ordering::Relaxed);
+    }
+    fn pending_attempt_resolved(&self) {
+        self.pending_attempts_resolved
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    fn events_published(&self, count: u64) {
+        self.events_published.fetch_add(count, Ordering::Relaxed);
     }
 }
 
@@ -148,6 +157,16 @@ impl PrometheusMetrics {
                 "billing_gateway_retries_total",
                 "Transient gateway errors retried inside an attempt.",
                 &self.gateway_retries,
+            ),
+            (
+                "billing_pending_attempts_resolved_total",
+                "Payment attempts left pending by a crash, asked again with their own request.",
+                &self.pending_attempts_resolved,
+            ),
+            (
+                "billing_events_published_total",
+                "Domain events handed to the event sink.",
+                &self.events_published,
             ),
         ] {
             out.push_str(&format!(

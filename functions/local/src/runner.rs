@@ -10,7 +10,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use billing_api::ApiState;
 use billing_app::clock::{Clock, SystemClock, TestClock};
-use billing_app::{App, runs, usage};
+use billing_app::ports::EventSink;
+use billing_app::{App, events, runs, usage};
 use billing_ledger::Ledger;
 use billing_store::{DynamoDbTable, EmbeddedTable, Table, client_from_env};
 use tokio::sync::watch;
@@ -18,7 +19,11 @@ use tokio::task::JoinHandle;
 use tower_http::services::{ServeDir, ServeFile};
 
 use crate::config::{LocalConfig, StoreChoice};
+use crate::events::LoggedEvents;
 use crate::metrics::{PrometheusMetrics, record};
+
+/// Events published per sweep; the next sweep, a second later, takes the rest.
+const OUTBOX_SWEEP_LIMIT: usize = 1000;
 
 pub struct Running {
     pub addr: SocketAddr,
@@ -141,11 +146,27 @@ pub async fn start(config: LocalConfig) -> Result<Running, String> {
     ));
     tasks.push(every(
         config.payment_run_every,
-        stopped,
-        app,
+        stopped.clone(),
+        app.clone(),
         |app| async move {
             let now = app.clock.now().await?;
             runs::payment_run(&app, now).await.map(|_| ())
+        },
+    ));
+    // The domain events: the outbox swept into the in-process sink, as the AWS publisher
+    // sweeps it into EventBridge.
+    let sink: Arc<dyn EventSink> = Arc::new(LoggedEvents::new(app.metrics.clone()));
+    tasks.push(every(
+        Some(config.publish_every),
+        stopped,
+        app,
+        move |app| {
+            let sink = sink.clone();
+            async move {
+                events::publish_outbox(&app.ledger, sink.as_ref(), OUTBOX_SWEEP_LIMIT)
+                    .await
+                    .map(|_| ())
+            }
         },
     ));
     Ok(Running {

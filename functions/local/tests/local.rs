@@ -246,6 +246,31 @@ async fn a_billing_cycle_over_http_bills_tiers_once_and_collects() {
         "{metrics}"
     );
 
+    // Every audit entry becomes a domain event: the outbox is swept into the local sink.
+    let audit = get(&base, "/v1/audit?limit=100").await["data"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(audit >= 10, "{audit} audit entries");
+    let expected = format!("billing_events_published_total {audit}\n");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains(&expected) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{expected} never came: {metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
     // SIGTERM stops it cleanly.
     let pid = local.child.id().to_string();
     assert!(

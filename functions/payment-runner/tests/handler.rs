@@ -4,10 +4,13 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use std::time::{Duration, Instant};
+
 use billing_app::clock::TestClock;
+use billing_app::runs::PaymentRunReport;
 use billing_app::{Actor, App, plans, subscriptions, users};
 use billing_core::plan::PlanDraft;
+use billing_lambda::runs::{RunEvent, RunOutput};
 use billing_ledger::Ledger;
 
 #[tokio::test]
@@ -51,13 +54,19 @@ async fn a_scheduled_event_charges_each_due_invoice_once() {
             .await
             .unwrap();
     }
-    let event: EventBridgeEvent =
-        serde_json::from_str(include_str!("fixtures/scheduled-event.json")).unwrap();
-    let first = billing_payment_runner::handle(&app, event.clone())
-        .await
-        .unwrap();
+    let runner = billing_payment_runner::runner(app, None);
+    let run = || async {
+        let event: RunEvent =
+            serde_json::from_str(include_str!("fixtures/scheduled-event.json")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(600);
+        match runner.handle(event, deadline).await.unwrap() {
+            RunOutput::Started { report, .. } => report.payment.unwrap_or_default(),
+            RunOutput::Work(_) => panic!("a schedule starts a run"),
+        }
+    };
+    let first: PaymentRunReport = run().await;
     assert_eq!((first.attempted, first.succeeded, first.failed), (2, 1, 1));
-    let again = billing_payment_runner::handle(&app, event).await.unwrap();
+    let again = run().await;
     assert_eq!(
         again.attempted, 0,
         "the declined invoice's retry is a day away; the paid one is done"

@@ -12,7 +12,8 @@ async fn main() -> Result<(), Error> {
     let app = billing_lambda::app(
         billing_lambda::table_from_env().await?,
         Arc::new(SystemClock),
-    )?;
+    )
+    .await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let app = app.clone();
         async move {

@@ -124,6 +124,8 @@ pub trait Metrics: Send + Sync {
     fn gateway_retry(&self) {}
     /// An attempt left pending by a crash or timeout was asked again.
     fn pending_attempt_resolved(&self) {}
+    /// Domain events the event sink accepted.
+    fn events_published(&self, _count: u64) {}
 }
 
 /// Reports nowhere: for tools and tests that read results instead of metrics.

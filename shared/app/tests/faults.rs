@@ -131,17 +131,21 @@ async fn january_usage(app: &App, user_id: &str) -> u64 {
     .quantity
 }
 
-/// `messages` SQS-like messages of 20 events each over `users`, with one event in four a
-/// resend of an event of an earlier message (producers resend); returns them and the exact
-/// total per user.
-fn usage_messages(users: &[String], messages: usize) -> (Vec<QueuedUsage>, HashMap<String, u64>) {
+/// `messages` SQS-like messages of `per_message` events each over `users`, with one event in
+/// four a resend of an event sent before (producers resend, sometimes in the same request);
+/// returns them and the exact total per user.
+fn usage_messages(
+    users: &[String],
+    messages: usize,
+    per_message: usize,
+) -> (Vec<QueuedUsage>, HashMap<String, u64>) {
     let mut batches = Vec::new();
     let mut sent: Vec<UsageEvent> = Vec::new();
     let mut totals: HashMap<String, u64> = HashMap::new();
     for m in 0..messages {
         let mut events = Vec::new();
-        for e in 0..20 {
-            let n = m * 20 + e;
+        for e in 0..per_message {
+            let n = m * per_message + e;
             if e % 4 == 3 && !sent.is_empty() {
                 events.push(sent[n % sent.len()].clone());
                 continue;
@@ -213,7 +217,7 @@ mod cases {
     ) {
         let app = app_on(Ledger::new(table));
         let users = metered_users(&app, 3).await;
-        let (messages, totals) = usage_messages(&users, 30);
+        let (messages, totals) = usage_messages(&users, 30, 20);
         let mut deliveries: Vec<QueuedUsage> =
             messages.iter().chain(messages.iter()).cloned().collect();
         deliveries.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
@@ -245,7 +249,8 @@ mod cases {
                 let faulty = Arc::new(FaultyTable::new(table));
                 let app = app_on(Ledger::new(faulty.clone()));
                 let users = metered_users(&app, 2).await;
-                let (messages, totals) = usage_messages(&users, 3);
+                // Small, because every write is broken in turn, each time on a fresh table.
+                let (messages, totals) = usage_messages(&users, 3, 5);
                 faulty.arm(nth, fault);
                 for message in &messages {
                     // A failed message is redelivered by SQS later; its neighbours go on.

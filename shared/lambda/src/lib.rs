@@ -37,19 +37,28 @@ pub async fn table_from_env() -> Result<Arc<dyn Table>, String> {
     Ok(Arc::new(DynamoDbTable::new(client_from_env().await, name)))
 }
 
-/// The app on `table` with `clock` and the payment gateway `BILLING_PAYMENT_GATEWAY` names
+/// The app on `table` with `clock`, the payment gateway `BILLING_PAYMENT_GATEWAY` names
 /// (`STRIPE_API_KEY` comes from the function's environment, set from Secrets Manager by the
-/// template). Usage queues in the table until the SQS producer is wired (issue #5).
-pub fn app(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Result<App, String> {
+/// template), and the SQS usage queue when `BILLING_USAGE_QUEUE_URL` names one (the API's;
+/// without it accepted usage queues in the table, as in the local runner).
+pub async fn app(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Result<App, String> {
     let mut app = App::local(Ledger::new(table), clock);
     app.gateway = billing_stripe::gateway_from_lookup(|name| std::env::var(name).ok())
         .map_err(|error| error.to_string())?;
+    if std::env::var(billing_sqs::QUEUE_URL_VAR).is_ok_and(|url| !url.trim().is_empty()) {
+        app.usage_queue = Arc::new(
+            billing_sqs::SqsUsageQueue::from_env()
+                .await
+                .map_err(|error| error.to_string())?,
+        );
+    }
     tracing::info!(gateway = app.gateway.name(), "payment gateway");
     Ok(app)
 }
 
-/// The run's SQS work queue named by `BILLING_RUN_QUEUE_URL`, if any (issue #5: wired when
-/// the SQS adapter lands).
+/// The run's SQS work queue named by `BILLING_RUN_QUEUE_URL`, if any.
 pub async fn run_queue_from_env() -> Option<Arc<dyn billing_app::ports::WorkQueue>> {
-    None
+    billing_sqs::SqsWorkQueue::from_env()
+        .await
+        .map(|queue| Arc::new(queue) as Arc<dyn billing_app::ports::WorkQueue>)
 }

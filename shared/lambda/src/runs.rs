@@ -80,7 +80,11 @@ impl Runner {
         }
     }
 
-    async fn start(&self, event: &EventBridgeEvent, limits: RunLimits) -> Result<RunOutput, AppError> {
+    async fn start(
+        &self,
+        event: &EventBridgeEvent,
+        limits: RunLimits,
+    ) -> Result<RunOutput, AppError> {
         let now = self.app.clock.now().await?;
         tracing::info!(run = ?self.run, event_id = ?event.id, scheduled_for = ?event.time, %now, "run starting");
         if let Some(queue) = &self.work_queue {
@@ -110,7 +114,11 @@ impl Runner {
                 tracing::error!("an SQS record without a messageId was skipped");
                 continue;
             };
-            let outcome = match message.body.as_deref().map(serde_json::from_str::<ShardWork>) {
+            let outcome = match message
+                .body
+                .as_deref()
+                .map(serde_json::from_str::<ShardWork>)
+            {
                 Some(Ok(work)) => self.work_on(work, limits).await,
                 Some(Err(error)) => Err(format!("unreadable shard work: {error}")),
                 None => Err("the message has no body".to_owned()),
@@ -127,7 +135,10 @@ impl Runner {
 
     async fn work_on(&self, work: ShardWork, limits: RunLimits) -> Result<(), String> {
         if work.run != self.run {
-            return Err(format!("{:?} work sent to the {:?} runner", work.run, self.run));
+            return Err(format!(
+                "{:?} work sent to the {:?} runner",
+                work.run, self.run
+            ));
         }
         let shard_run = run_shard(&self.app, work, limits)
             .await

@@ -24,7 +24,8 @@ use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use billing_app::AppError;
-use billing_app::ports::UsageQueue;
+use billing_app::ports::{UsageQueue, WorkQueue};
+use billing_app::runs::ShardWork;
 #[cfg(doc)]
 use billing_app::usage::UsageMessage;
 use billing_core::usage::UsageEvent;
@@ -206,6 +207,48 @@ impl UsageQueue for SqsUsageQueue {
                 Err(error.into())
             }
         }
+    }
+}
+
+/// Names the run work queue of a runner (its own SQS trigger); unset, the runner does not fan
+/// out.
+pub const RUN_QUEUE_URL_VAR: &str = "BILLING_RUN_QUEUE_URL";
+
+/// A runner's work queue on SQS: one message per shard of work.
+#[derive(Debug, Clone)]
+pub struct SqsWorkQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsWorkQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    /// The queue named by `BILLING_RUN_QUEUE_URL`, if it is set.
+    pub async fn from_env() -> Option<Self> {
+        let queue_url = std::env::var(RUN_QUEUE_URL_VAR)
+            .ok()
+            .filter(|url| !url.trim().is_empty())?;
+        tracing::info!(%queue_url, "run work queue");
+        Some(Self::new(client_from_env().await, queue_url))
+    }
+}
+
+#[async_trait]
+impl WorkQueue for SqsWorkQueue {
+    async fn send(&self, work: &[ShardWork]) -> Result<(), AppError> {
+        send_json_batch(&self.client, &self.queue_url, work)
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                tracing::warn!(%error, shards = work.len(), "shard work not queued");
+                error.into()
+            })
     }
 }
 
