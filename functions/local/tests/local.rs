@@ -559,3 +559,112 @@ async fn on_dynamodb_it_creates_its_table_and_keeps_the_data() {
     again.child.kill().unwrap();
     again.child.wait().unwrap();
 }
+
+/// `Stripe-Signature` for `body` at `timestamp`, as Stripe computes it.
+fn stripe_signature(secret: &str, timestamp: i64, body: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={timestamp},v1={hex}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_the_charge_goes_to_stripe_and_its_webhook_completes_the_invoice() {
+    let Ok(stripe_base) = std::env::var("STRIPE_API_BASE") else {
+        assert_ne!(
+            std::env::var("BILLING_REQUIRE_STRIPE_MOCK").as_deref(),
+            Ok("1"),
+            "BILLING_REQUIRE_STRIPE_MOCK=1 but STRIPE_API_BASE is unset"
+        );
+        eprintln!("skipped: STRIPE_API_BASE is unset (start stripe-mock: infra/with-services.sh)");
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let settings = [
+        ("BILLING_PAYMENT_GATEWAY", "stripe"),
+        ("STRIPE_API_KEY", "sk_test_123"),
+        ("STRIPE_API_BASE", stripe_base.as_str()),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_local"),
+    ];
+    let mut local = start_with(data.path(), free_port(), &settings).await;
+    let base = local.base.clone();
+    let user = setup(&base).await;
+    let invoices = get(&base, &format!("/v1/invoices?user_id={user}")).await;
+    let invoice = invoices["data"][0]["id"].as_str().unwrap().to_owned();
+
+    // stripe-mock accepts the PaymentIntent and answers its fixed object, whose status
+    // (requires_payment_method) is a decline: recorded as Stripe's, under its PaymentIntent id.
+    let (status, declined) = post(&base, &format!("/v1/invoices/{invoice}/pay"), json!({})).await;
+    assert_eq!(status, 402, "{declined}");
+    let payment = &declined["error"]["payment"];
+    assert_eq!(payment["gateway"], json!("stripe"), "{declined}");
+    assert!(
+        payment["gateway_txn_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("pi_"),
+        "{declined}"
+    );
+
+    // Stripe's webhook then reports a success for the invoice: recorded once.
+    let body = json!({"id": "evt_local_1", "type": "payment_intent.succeeded",
+        "data": {"object": {"id": "pi_local_1", "metadata": {"invoice_id": invoice}}}})
+    .to_string();
+    let now = 1_799_971_200; // 2027-01-15T00:00:00Z, the billing clock after setup
+    let deliver = || async {
+        let response = reqwest::Client::new()
+            .post(format!("{base}/v1/webhooks/stripe"))
+            .header("content-type", "application/json")
+            .header(
+                "stripe-signature",
+                stripe_signature("whsec_local", now, &body),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(
+        deliver().await,
+        (200, json!({"received": true, "processed": true}))
+    );
+    assert_eq!(
+        deliver().await.1["processed"],
+        json!(false),
+        "a redelivery changes nothing"
+    );
+    let paid = get(&base, &format!("/v1/invoices/{invoice}")).await;
+    assert_eq!(paid["status"], json!("paid"));
+    let payments = get(&base, &format!("/v1/payments?invoice_id={invoice}")).await;
+    let mut outcomes: Vec<(String, String)> = payments["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["status"].as_str().unwrap().to_owned(),
+                p["gateway"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [
+            ("failed".to_owned(), "stripe".to_owned()),
+            ("succeeded".to_owned(), "stripe".to_owned())
+        ]
+    );
+    local.child.kill().unwrap();
+    local.child.wait().unwrap();
+}

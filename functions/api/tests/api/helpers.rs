@@ -65,23 +65,29 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ApiConfig)) -> TestApp {
-    spawn(configure, None, None).await
+    spawn(configure, None, None, |_| {}).await
+}
+
+/// The app with accepted usage sent to `queue` (SQS in the tests that use it).
+pub async fn spawn_app_with_usage_queue(queue: Arc<dyn billing_app::ports::UsageQueue>) -> TestApp {
+    spawn(|_| {}, None, None, move |app| app.usage_queue = queue).await
 }
 
 /// The app over `table` instead of a fresh embedded store.
 pub async fn spawn_app_on(table: Arc<dyn Table>) -> TestApp {
-    spawn(|_| {}, Some(table), None).await
+    spawn(|_| {}, Some(table), None, |_| {}).await
 }
 
 /// The app with a token cache that trusts a lookup for `ttl` only.
 pub async fn spawn_app_with_token_ttl(ttl: Duration) -> TestApp {
-    spawn(|_| {}, None, Some(ttl)).await
+    spawn(|_| {}, None, Some(ttl), |_| {}).await
 }
 
 async fn spawn(
     configure: impl FnOnce(&mut ApiConfig),
     table: Option<Arc<dyn Table>>,
     token_ttl: Option<Duration>,
+    configure_app: impl FnOnce(&mut App),
 ) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
     let table = match table {
@@ -89,7 +95,8 @@ async fn spawn(
         None => Arc::new(EmbeddedTable::open(data_dir.path()).unwrap()),
     };
     let ledger = Ledger::new(table);
-    let app = App::local(ledger.clone(), Arc::new(TestClock::new(ledger)));
+    let mut app = App::local(ledger.clone(), Arc::new(TestClock::new(ledger)));
+    configure_app(&mut app);
     let mut config = ApiConfig::new(Secret::new(ADMIN_TOKEN));
     config.test_clock_enabled = true;
     configure(&mut config);

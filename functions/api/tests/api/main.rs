@@ -10,3 +10,4 @@ mod pagination;
 mod rate_limit;
 mod resources;
 mod test_clock;
+mod usage_queue;
