@@ -17,12 +17,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::Client;
-use aws_sdk_eventbridge::config::http::HttpResponse;
-use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use billing_app::AppError;
 use billing_app::ports::EventSink;
+use billing_aws::{Answer, CallFailure, Progress, Undelivered, classify, deliver_with_retries};
 use billing_ledger::AuditEntry;
 
 /// Names the event bus domain events are put on.
@@ -104,20 +103,11 @@ pub struct PutReport {
 /// `billing_store::client_from_env`. Retries are this crate's own (see the crate docs), so the
 /// SDK's are off. Build it once per process.
 pub async fn client_from_env() -> Client {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http_client)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(CALL_ATTEMPT_TIMEOUT)
-                .build(),
-        )
-        .load()
-        .await;
+    let config = billing_aws::sdk_config_from_env(
+        aws_config::retry::RetryConfig::disabled(),
+        Some(CALL_ATTEMPT_TIMEOUT),
+    )
+    .await;
     Client::new(&config)
 }
 
@@ -248,12 +238,6 @@ fn plan_calls(events: &[Event]) -> Vec<Vec<usize>> {
     calls
 }
 
-/// A call that failed as a whole.
-struct CallFailure {
-    retryable: bool,
-    code: String,
-}
-
 /// Puts one call's events: EventBridge, or a stand-in in the unit tests. Answers, in the
 /// order of `events`, `None` for an accepted event and its error code for a failed one.
 trait PutSender {
@@ -294,94 +278,61 @@ impl PutSender for SdkSender<'_> {
     }
 }
 
-/// Whether a failed call is worth another attempt: throttling, 5xx, timeouts and connection
-/// failures are; a missing bus, denied access or an invalid request are not.
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    error: &SdkError<E, HttpResponse>,
-) -> CallFailure {
-    match error {
-        SdkError::ServiceError(context) => {
-            let status = context.raw().status().as_u16();
-            let code = context.err().code().unwrap_or("unknown").to_owned();
-            CallFailure {
-                retryable: status >= 500 || status == 429 || code.contains("Throttl"),
-                code: format!("{code} (HTTP {status})"),
-            }
-        }
-        SdkError::DispatchFailure(failure) => CallFailure {
-            retryable: !failure.is_user(),
-            code: format!("{}", DisplayErrorContext(error)),
-        },
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => CallFailure {
-            retryable: true,
-            code: format!("{}", DisplayErrorContext(error)),
-        },
-        _ => CallFailure {
-            retryable: false,
-            code: format!("{}", DisplayErrorContext(error)),
-        },
-    }
-}
-
-/// The wait before attempt `attempt + 1`: `BACKOFF_BASE · 2^(attempt-1)`, the upper half
-/// jittered so that publishers failing together do not retry together.
-fn backoff(attempt: u32) -> Duration {
-    let full = BACKOFF_BASE.saturating_mul(1 << attempt.saturating_sub(1).min(8));
-    let half = full / 2;
-    let jitter_ms = rand::random_range(0..=u64::try_from(half.as_millis()).unwrap_or(0));
-    half + Duration::from_millis(jitter_ms)
-}
-
 /// Puts every event, call after call; within a call, the failed entries are put again until
 /// accepted or [`PUT_ATTEMPTS_MAX`] attempts are spent. Stops at the first call that cannot be
 /// completed.
 async fn deliver(sender: &impl PutSender, events: &[Event]) -> Result<PutReport, EventBridgeError> {
-    let mut report = PutReport::default();
+    let mut progress = Progress::default();
     for call in plan_calls(events) {
-        let mut pending = call;
-        let mut attempts = 0;
-        let mut last = String::new();
-        while !pending.is_empty() {
-            if attempts == PUT_ATTEMPTS_MAX {
+        let put = deliver_with_retries(
+            call,
+            PUT_ATTEMPTS_MAX,
+            BACKOFF_BASE,
+            &mut progress,
+            |pending| async move {
+                let batch: Vec<&Event> = pending.iter().map(|&index| &events[index]).collect();
+                let results = sender.put_events(&batch).await?;
+                let mut answer = Answer::default();
+                for (index, result) in pending.iter().zip(results) {
+                    match result {
+                        None => answer.accepted += 1,
+                        Some(code) => {
+                            answer.failure = Some(code);
+                            answer.pending.push(*index);
+                        }
+                    }
+                }
+                Ok(answer)
+            },
+        )
+        .await;
+        match put {
+            Ok(()) => {}
+            Err(Undelivered::Exhausted {
+                pending,
+                attempts,
+                last,
+            }) => {
                 return Err(EventBridgeError::Unavailable {
-                    pending: pending.len(),
-                    accepted: report.events,
+                    pending,
+                    accepted: progress.accepted,
                     attempts,
                     last,
                 });
             }
-            if attempts > 0 {
-                tokio::time::sleep(backoff(attempts)).await;
-            }
-            attempts += 1;
-            report.calls += 1;
-            let batch: Vec<&Event> = pending.iter().map(|&index| &events[index]).collect();
-            match sender.put_events(&batch).await {
-                Ok(results) => {
-                    let mut still = Vec::new();
-                    for (index, result) in pending.iter().zip(results) {
-                        match result {
-                            None => report.events += 1,
-                            Some(code) => {
-                                last = code;
-                                still.push(*index);
-                            }
-                        }
-                    }
-                    pending = still;
-                }
-                Err(failure) if failure.retryable => last = failure.code,
-                Err(failure) => {
-                    return Err(EventBridgeError::Refused {
-                        pending: pending.len(),
-                        accepted: report.events,
-                        code: failure.code,
-                    });
-                }
+            Err(Undelivered::Refused { pending, code }) => {
+                return Err(EventBridgeError::Refused {
+                    pending,
+                    accepted: progress.accepted,
+                    code,
+                });
             }
         }
     }
-    Ok(report)
+    Ok(PutReport {
+        events: progress.accepted,
+        calls: progress.calls,
+    })
 }
 
 #[cfg(test)]

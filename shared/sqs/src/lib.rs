@@ -20,14 +20,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::config::http::HttpResponse;
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use billing_app::AppError;
 use billing_app::ports::{UsageQueue, WorkQueue};
 use billing_app::runs::ShardWork;
 #[cfg(doc)]
 use billing_app::usage::UsageMessage;
+use billing_aws::{Answer, CallFailure, Progress, Undelivered, classify, deliver_with_retries};
 use billing_core::usage::UsageEvent;
 use serde::Serialize;
 
@@ -110,20 +109,11 @@ pub struct SendReport {
 /// `billing_store::client_from_env`. Retries are this crate's own (see the crate docs), so the
 /// SDK's are off. Build it once per process.
 pub async fn client_from_env() -> Client {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http_client)
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_attempt_timeout(CALL_ATTEMPT_TIMEOUT)
-                .build(),
-        )
-        .load()
-        .await;
+    let config = billing_aws::sdk_config_from_env(
+        aws_config::retry::RetryConfig::disabled(),
+        Some(CALL_ATTEMPT_TIMEOUT),
+    )
+    .await;
     Client::new(&config)
 }
 
@@ -336,12 +326,6 @@ struct BatchAnswer {
     failed: Vec<FailedEntry>,
 }
 
-/// A call that failed as a whole.
-struct CallFailure {
-    retryable: bool,
-    code: String,
-}
-
 /// Sends one batch: SQS, or a stand-in in the unit tests.
 trait BatchSender {
     async fn send_batch(&self, entries: &[Entry<'_>]) -> Result<BatchAnswer, CallFailure>;
@@ -386,108 +370,77 @@ impl BatchSender for SdkSender<'_> {
     }
 }
 
-/// Whether a failed call is worth another attempt: throttling, 5xx, timeouts and connection
-/// failures are; a missing queue, denied access or an invalid request are not.
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    error: &SdkError<E, HttpResponse>,
-) -> CallFailure {
-    match error {
-        SdkError::ServiceError(context) => {
-            let status = context.raw().status().as_u16();
-            let code = context.err().code().unwrap_or("unknown").to_owned();
-            CallFailure {
-                retryable: status >= 500 || status == 429 || code.contains("Throttl"),
-                code: format!("{code} (HTTP {status})"),
-            }
-        }
-        SdkError::DispatchFailure(failure) => CallFailure {
-            retryable: !failure.is_user(),
-            code: format!("{}", DisplayErrorContext(error)),
-        },
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => CallFailure {
-            retryable: true,
-            code: format!("{}", DisplayErrorContext(error)),
-        },
-        _ => CallFailure {
-            retryable: false,
-            code: format!("{}", DisplayErrorContext(error)),
-        },
-    }
-}
-
-/// The wait before attempt `attempt + 1`: `BACKOFF_BASE · 2^(attempt-1)`, the upper half
-/// jittered so that callers failing together do not retry together.
-fn backoff(attempt: u32) -> Duration {
-    let full = BACKOFF_BASE.saturating_mul(1 << attempt.saturating_sub(1).min(8));
-    let half = full / 2;
-    let jitter_ms = rand::random_range(0..=u64::try_from(half.as_millis()).unwrap_or(0));
-    half + Duration::from_millis(jitter_ms)
-}
-
 /// Sends every body, batch after batch; within a batch, what failed is retried until it is
 /// accepted or [`SEND_ATTEMPTS_MAX`] attempts are spent. Stops at the first batch that cannot
 /// be sent, so a failed request leaves as few accepted duplicates as possible.
 async fn deliver(sender: &impl BatchSender, bodies: &[String]) -> Result<SendReport, SqsError> {
-    let mut report = SendReport::default();
+    let mut progress = Progress::default();
     for batch in plan_batches(bodies)? {
-        let mut pending = batch;
-        let mut attempts = 0;
-        let mut last = String::new();
-        while !pending.is_empty() {
-            if attempts == SEND_ATTEMPTS_MAX {
+        let sent = deliver_with_retries(
+            batch,
+            SEND_ATTEMPTS_MAX,
+            BACKOFF_BASE,
+            &mut progress,
+            |pending| async move {
+                // Ids are the bodies' indexes: unique within the call, and stable across
+                // retries.
+                let entries: Vec<Entry<'_>> = pending
+                    .iter()
+                    .map(|&index| Entry {
+                        id: index.to_string(),
+                        body: &bodies[index],
+                    })
+                    .collect();
+                let answer = sender.send_batch(&entries).await?;
+                let accepted: HashSet<&str> = answer.accepted.iter().map(String::as_str).collect();
+                let still: Vec<usize> = pending
+                    .iter()
+                    .copied()
+                    .filter(|index| !accepted.contains(index.to_string().as_str()))
+                    .collect();
+                Ok(Answer {
+                    accepted: pending.len() - still.len(),
+                    pending: still,
+                    refused: answer
+                        .failed
+                        .iter()
+                        .find(|f| f.sender_fault)
+                        .map(|refused| format!("{} (entry {})", refused.code, refused.id)),
+                    failure: Some(answer.failed.first().map_or_else(
+                        || "entries missing from the answer".to_owned(),
+                        |failed| failed.code.clone(),
+                    )),
+                })
+            },
+        )
+        .await;
+        match sent {
+            Ok(()) => {}
+            Err(Undelivered::Exhausted {
+                pending,
+                attempts,
+                last,
+            }) => {
                 return Err(SqsError::Unavailable {
-                    pending: pending.len(),
-                    accepted: report.messages,
+                    pending,
+                    accepted: progress.accepted,
                     attempts,
                     last,
                 });
             }
-            if attempts > 0 {
-                tokio::time::sleep(backoff(attempts)).await;
-            }
-            attempts += 1;
-            report.calls += 1;
-            // Ids are the bodies' indexes: unique within the call, and stable across retries.
-            let entries: Vec<Entry<'_>> = pending
-                .iter()
-                .map(|&index| Entry {
-                    id: index.to_string(),
-                    body: &bodies[index],
-                })
-                .collect();
-            match sender.send_batch(&entries).await {
-                Ok(answer) => {
-                    let accepted: HashSet<&str> =
-                        answer.accepted.iter().map(String::as_str).collect();
-                    let before = pending.len();
-                    pending.retain(|index| !accepted.contains(index.to_string().as_str()));
-                    report.messages += before - pending.len();
-                    if let Some(refused) = answer.failed.iter().find(|f| f.sender_fault) {
-                        return Err(SqsError::Refused {
-                            pending: pending.len(),
-                            accepted: report.messages,
-                            code: format!("{} (entry {})", refused.code, refused.id),
-                        });
-                    }
-                    // An entry neither accepted nor reported failed is resent too: a second
-                    // copy is harmless, a lost one is not.
-                    last = answer.failed.first().map_or_else(
-                        || "entries missing from the answer".to_owned(),
-                        |failed| failed.code.clone(),
-                    );
-                }
-                Err(failure) if failure.retryable => last = failure.code,
-                Err(failure) => {
-                    return Err(SqsError::Refused {
-                        pending: pending.len(),
-                        accepted: report.messages,
-                        code: failure.code,
-                    });
-                }
+            Err(Undelivered::Refused { pending, code }) => {
+                return Err(SqsError::Refused {
+                    pending,
+                    accepted: progress.accepted,
+                    code,
+                });
             }
         }
     }
-    Ok(report)
+    Ok(SendReport {
+        messages: progress.accepted,
+        calls: progress.calls,
+    })
 }
 
 #[cfg(test)]
@@ -715,14 +668,5 @@ mod tests {
             AppError::from(error).kind(),
             billing_app::ErrorKind::Internal
         );
-    }
-
-    #[test]
-    fn backoff_doubles_with_jitter_in_its_upper_half() {
-        for attempt in 1..=3 {
-            let full = BACKOFF_BASE * (1 << (attempt - 1));
-            let wait = backoff(attempt);
-            assert!(wait >= full / 2 && wait <= full, "{wait:?}");
-        }
     }
 }

@@ -81,17 +81,11 @@ fn meter_writes<'a>(
 /// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local), with rustls on ring and standard retries.
 /// Build it once per process; it only reads the environment and connects lazily.
 pub async fn client_from_env() -> Client {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http_client)
-        .retry_config(
-            aws_config::retry::RetryConfig::standard().with_max_attempts(RETRY_ATTEMPTS_MAX),
-        )
-        .load()
-        .await;
+    let config = billing_aws::sdk_config_from_env(
+        aws_config::retry::RetryConfig::standard().with_max_attempts(RETRY_ATTEMPTS_MAX),
+        None,
+    )
+    .await;
     Client::new(&config)
 }
 

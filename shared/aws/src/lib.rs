@@ -1,0 +1,191 @@
+//! The AWS SDK plumbing the adapters share (`billing-store`'s DynamoDB, `billing-sqs`,
+//! `billing-eventbridge`): one way to configure a client from the environment, and, for the
+//! adapters that retry on their own terms, one rule for which failed calls are worth another
+//! attempt and how long to wait before it.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// SDK configuration from the environment (region, credentials, and the service-specific
+/// `AWS_ENDPOINT_URL_<SERVICE>` a local stand-in sets), over rustls with the ring provider —
+/// the SDK's default TLS would pull in aws-lc-rs, a C build the Lambda zips do without.
+/// `attempt_timeout` bounds each call attempt when the caller retries by itself.
+pub async fn sdk_config_from_env(
+    retry: RetryConfig,
+    attempt_timeout: Option<Duration>,
+) -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http_client)
+        .retry_config(retry);
+    if let Some(timeout) = attempt_timeout {
+        loader = loader.timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(timeout)
+                .build(),
+        );
+    }
+    loader.load().await
+}
+
+/// A call that failed as a whole, and whether another attempt could succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFailure {
+    pub retryable: bool,
+    /// What failed, for logs: the service's error code and HTTP status, or the transport's.
+    pub code: String,
+}
+
+/// Throttling, 5xx, timeouts and connection failures are worth another attempt; a missing
+/// resource, denied access or an invalid request are not (asking again cannot fix them).
+pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    error: &SdkError<E, Response>,
+) -> CallFailure {
+    match error {
+        SdkError::ServiceError(context) => {
+            let status = context.raw().status().as_u16();
+            let code = context.err().code().unwrap_or("unknown").to_owned();
+            CallFailure {
+                retryable: status >= 500 || status == 429 || code.contains("Throttl"),
+                code: format!("{code} (HTTP {status})"),
+            }
+        }
+        SdkError::DispatchFailure(failure) => CallFailure {
+            retryable: !failure.is_user(),
+            code: format!("{}", DisplayErrorContext(error)),
+        },
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => CallFailure {
+            retryable: true,
+            code: format!("{}", DisplayErrorContext(error)),
+        },
+        _ => CallFailure {
+            retryable: false,
+            code: format!("{}", DisplayErrorContext(error)),
+        },
+    }
+}
+
+/// The wait before attempt `attempt + 1`: `base · 2^(attempt-1)`, its upper half jittered so
+/// that callers failing together do not retry together.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let full = base.saturating_mul(1 << attempt.saturating_sub(1).min(8));
+    let half = full / 2;
+    let jitter_ms = rand::random_range(0..=u64::try_from(half.as_millis()).unwrap_or(0));
+    half + Duration::from_millis(jitter_ms)
+}
+
+/// What one call of a batch API (`SendMessageBatch`, `PutEvents`) did with the items it was
+/// given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answer {
+    /// The items to send again: failed, or missing from the answer (a second copy is
+    /// harmless, a lost one is not).
+    pub pending: Vec<usize>,
+    /// How many items the service accepted.
+    pub accepted: usize,
+    /// The last item failure worth another attempt, for the error if none succeeds.
+    pub failure: Option<String>,
+    /// An item failure that another attempt cannot fix (the request's own fault).
+    pub refused: Option<String>,
+}
+
+/// Why some items were not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Undelivered {
+    /// Every attempt failed for reasons worth retrying; `last` is the last of them.
+    Exhausted {
+        pending: usize,
+        attempts: u32,
+        last: String,
+    },
+    /// The service refused in a way another attempt cannot fix.
+    Refused { pending: usize, code: String },
+}
+
+/// Counts kept across the calls of one delivery.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub accepted: usize,
+    pub calls: usize,
+}
+
+/// Sends the items `pending` (indexes into the caller's list) with `call`, then again only
+/// those that failed, up to `max_attempts` calls with [`backoff`] from `base` between them.
+/// A call that fails as a whole is retried when [`CallFailure::retryable`]; anything refused
+/// stops the delivery at once. `progress` counts what was accepted, also when it fails.
+pub async fn deliver_with_retries<F, Fut>(
+    mut pending: Vec<usize>,
+    max_attempts: u32,
+    base: Duration,
+    progress: &mut Progress,
+    mut call: F,
+) -> Result<(), Undelivered>
+where
+    F: FnMut(Vec<usize>) -> Fut,
+    Fut: std::future::Future<Output = Result<Answer, CallFailure>>,
+{
+    let mut attempts = 0;
+    let mut last = String::new();
+    while !pending.is_empty() {
+        if attempts == max_attempts {
+            return Err(Undelivered::Exhausted {
+                pending: pending.len(),
+                attempts,
+                last,
+            });
+        }
+        if attempts > 0 {
+            tokio::time::sleep(backoff(base, attempts)).await;
+        }
+        attempts += 1;
+        progress.calls += 1;
+        match call(pending.clone()).await {
+            Ok(answer) => {
+                progress.accepted += answer.accepted;
+                pending = answer.pending;
+                if let Some(code) = answer.refused {
+                    return Err(Undelivered::Refused {
+                        pending: pending.len(),
+                        code,
+                    });
+                }
+                if let Some(failure) = answer.failure {
+                    last = failure;
+                }
+            }
+            Err(failure) if failure.retryable => last = failure.code,
+            Err(failure) => {
+                return Err(Undelivered::Refused {
+                    pending: pending.len(),
+                    code: failure.code,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_in_its_upper_half() {
+        let base = Duration::from_millis(50);
+        for attempt in 1..=5 {
+            let full = base * (1 << (attempt - 1));
+            for _ in 0..50 {
+                let wait = backoff(base, attempt);
+                assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
+            }
+        }
+    }
+}
