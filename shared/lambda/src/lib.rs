@@ -1,7 +1,8 @@
 //! What every Lambda's `main.rs` shares, so each of them only wires its handler: JSON logs for
-//! CloudWatch, and the app on the DynamoDB table named by `BILLING_TABLE` (the clients are built
-//! once per cold start and reused by every invocation).
+//! CloudWatch, metrics as CloudWatch EMF ([`emf`]), and the app on the DynamoDB table named by
+//! `BILLING_TABLE` (the clients are built once per cold start and reused by every invocation).
 
+pub mod emf;
 pub mod runs;
 
 use std::sync::Arc;
