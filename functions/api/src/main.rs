@@ -18,7 +18,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     } else {
         Arc::new(SystemClock)
     };
-    let app = billing_lambda::app(table.clone(), clock).await?;
+    let app = billing_lambda::app(
+        table.clone(),
+        clock,
+        Arc::new(billing_app::ports::NoMetrics),
+    )
+    .await?;
     // Lambda instances share the usage rate limit through the table (API.md: per token).
     let limiter = Arc::new(billing_api::rate_limit::TableWindowLimiter::new(
         table,
