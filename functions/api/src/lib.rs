@@ -44,6 +44,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod emf;
 pub mod error;
 pub mod extract;
 pub mod guard;

@@ -1,10 +1,12 @@
 //! The HTTP Lambda: configuration and clients built once, then the router of `billing_api`
-//! handed to `lambda_http`. Logs are JSON lines, one span per request with its request id.
+//! handed to `lambda_http`. Logs are JSON lines, one span per request with its request id;
+//! metrics are one CloudWatch EMF line per request (`billing_api::emf`).
 
 use std::sync::Arc;
 
 use billing_api::{ApiConfig, ApiState, router};
 use billing_app::clock::{Clock, SystemClock, TestClock};
+use billing_lambda::emf::EmfMetrics;
 use billing_ledger::Ledger;
 
 #[tokio::main]
@@ -18,14 +20,16 @@ async fn main() -> Result<(), lambda_http::Error> {
     } else {
         Arc::new(SystemClock)
     };
-    let app = billing_lambda::app(table.clone(), clock).await?;
+    let metrics = Arc::new(EmfMetrics::from_env("billing-api"));
+    let app = billing_lambda::app(table.clone(), clock, metrics.clone()).await?;
     // Lambda instances share the usage rate limit through the table (API.md: per token).
     let limiter = Arc::new(billing_api::rate_limit::TableWindowLimiter::new(
         table,
         config.usage_rate_limit_per_second,
     ));
-    lambda_http::run(router(
-        ApiState::new(app, config).with_rate_limiter(limiter),
+    lambda_http::run(billing_api::emf::with_emf(
+        router(ApiState::new(app, config).with_rate_limiter(limiter)),
+        metrics,
     ))
     .await
 }

@@ -191,6 +191,59 @@ async fn an_unreadable_outbox_item_stops_the_batch_at_its_record() {
     assert_eq!(*sink.published.lock().unwrap(), entries[..1]);
 }
 
+/// The Lambda's wiring (`main.rs`): the sink is metered into the function's EMF metrics and
+/// each invocation is instrumented. A stream batch that stops at a failure publishes part of
+/// it (no error: the response names where to retry); a sweep the sink refuses is an error.
+#[tokio::test]
+async fn each_invocation_writes_one_emf_document_with_the_events_it_published() {
+    let (_fixture, ledger, entries, event) = many(25).await;
+    let (metrics, captured) = billing_lambda::emf::Captured::metrics("events-publisher");
+    let refusing = billing_lambda::MeteredSink::new(
+        Recorder {
+            refused_id: Some(entries[13].id.clone()),
+            ..Recorder::default()
+        },
+        metrics.clone(),
+    );
+    let accepting = billing_lambda::MeteredSink::new(Recorder::default(), metrics.clone());
+    let sweep = || -> PublisherEvent {
+        serde_json::from_str(include_str!("fixtures/scheduled-event.json")).unwrap()
+    };
+    billing_lambda::emf::instrument(
+        &metrics,
+        handle_event(&ledger, &refusing, PublisherEvent::Stream(event)),
+    )
+    .await
+    .unwrap();
+    assert!(
+        billing_lambda::emf::instrument(&metrics, handle_event(&ledger, &refusing, sweep()))
+            .await
+            .is_err()
+    );
+    billing_lambda::emf::instrument(&metrics, handle_event(&ledger, &accepting, sweep()))
+        .await
+        .unwrap();
+
+    let documents = captured.documents().unwrap();
+    let read: Vec<(u64, u64, Option<u64>)> = documents
+        .iter()
+        .map(|document| {
+            let values = billing_lambda::emf::read_document(document).unwrap();
+            (
+                values["Invocations"],
+                values["Errors"],
+                values.get("EventsPublished").copied(),
+            )
+        })
+        .collect();
+    // The stream published entries 0–9 and stopped at 10's chunk; the refused sweep may have
+    // published other shards before the one holding entry 13; the next sweep did the rest.
+    let [(1, 0, Some(10)), (1, 1, partly), (1, 0, Some(rest))] = read[..] else {
+        panic!("{read:?}");
+    };
+    assert_eq!(partly.unwrap_or(0) + rest, 15, "{read:?}");
+}
+
 // ---- against moto
 
 /// A bus of its own whose rule sends every `source: billing` event to a queue of its own.

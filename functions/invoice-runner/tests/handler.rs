@@ -321,3 +321,59 @@ async fn a_shard_unfinished_at_the_deadline_goes_back_to_the_queue() {
     runner.handle(sqs_batch(&continued), later()).await.unwrap();
     assert_eq!(renewed(&app, &ids[..1]).await, 1);
 }
+
+/// The Lambda's wiring (`main.rs`): the app reports to the function's EMF metrics and each
+/// invocation is instrumented, so its document holds the invoices that run created.
+#[tokio::test]
+async fn each_invocation_writes_one_emf_document_with_the_invoices_it_created() {
+    let (_fixture, app, _ids) = due_subscriptions(3).await;
+    let (metrics, captured) = billing_lambda::emf::Captured::metrics("invoice-runner");
+    let runner = billing_invoice_runner::runner(app.with_metrics(metrics.clone()), None);
+    for _ in 0..2 {
+        billing_lambda::emf::instrument(&metrics, runner.handle(event(SCHEDULED), later()))
+            .await
+            .unwrap();
+    }
+    let documents = captured.documents().unwrap();
+    assert_eq!(documents.len(), 2, "one document per invocation");
+    let first = billing_lambda::emf::read_document(&documents[0]).unwrap();
+    assert_eq!(
+        (
+            first["Invocations"],
+            first["Errors"],
+            first["InvoicesCreated"]
+        ),
+        (1, 0, 3)
+    );
+    let second = billing_lambda::emf::read_document(&documents[1]).unwrap();
+    assert!(
+        !second.contains_key("InvoicesCreated"),
+        "the second run creates nothing: {second:?}"
+    );
+}
+
+/// A failed invocation counts as an error: here a schedule whose fan-out the work queue
+/// refuses, so the handler returns `Err`.
+#[tokio::test]
+async fn a_failed_invocation_counts_as_an_emf_error() {
+    let (_fixture, app, _ids) = due_subscriptions(0).await;
+    let (metrics, captured) = billing_lambda::emf::Captured::metrics("invoice-runner");
+    let runner = billing_invoice_runner::runner(
+        app.with_metrics(metrics.clone()),
+        Some(Arc::new(RefusingQueue)),
+    );
+    let result =
+        billing_lambda::emf::instrument(&metrics, runner.handle(event(SCHEDULED), later())).await;
+    assert!(result.is_err());
+    let values = billing_lambda::emf::read_document(&captured.documents().unwrap()[0]).unwrap();
+    assert_eq!((values["Invocations"], values["Errors"]), (1, 1));
+}
+
+struct RefusingQueue;
+
+#[async_trait::async_trait]
+impl WorkQueue for RefusingQueue {
+    async fn send(&self, _work: &[ShardWork]) -> Result<(), billing_app::AppError> {
+        Err(billing_app::AppError::Unavailable("refused".into()))
+    }
+}

@@ -13,8 +13,9 @@ use billing_core::plan::PlanDraft;
 use billing_lambda::runs::{RunEvent, RunOutput};
 use billing_ledger::Ledger;
 
-#[tokio::test]
-async fn a_scheduled_event_charges_each_due_invoice_once() {
+/// An app with two open invoices due on February 1st: one user's card pays, the other's is
+/// declined.
+async fn due_invoices() -> (billing_store::testing::Fixture, App) {
     let fixture = billing_store::testing::embedded("payment_runner")
         .await
         .unwrap();
@@ -54,12 +55,23 @@ async fn a_scheduled_event_charges_each_due_invoice_once() {
             .await
             .unwrap();
     }
+    (fixture, app)
+}
+
+fn scheduled() -> RunEvent {
+    serde_json::from_str(include_str!("fixtures/scheduled-event.json")).unwrap()
+}
+
+fn later() -> Instant {
+    Instant::now() + Duration::from_secs(600)
+}
+
+#[tokio::test]
+async fn a_scheduled_event_charges_each_due_invoice_once() {
+    let (_fixture, app) = due_invoices().await;
     let runner = billing_payment_runner::runner(app, None);
     let run = || async {
-        let event: RunEvent =
-            serde_json::from_str(include_str!("fixtures/scheduled-event.json")).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(600);
-        match runner.handle(event, deadline).await.unwrap() {
+        match runner.handle(scheduled(), later()).await.unwrap() {
             RunOutput::Started { report, .. } => report.payment.unwrap_or_default(),
             RunOutput::Work(_) => panic!("a schedule starts a run"),
         }
@@ -70,5 +82,36 @@ async fn a_scheduled_event_charges_each_due_invoice_once() {
     assert_eq!(
         again.attempted, 0,
         "the declined invoice's retry is a day away; the paid one is done"
+    );
+}
+
+/// The Lambda's wiring (`main.rs`): the app reports to the function's EMF metrics and each
+/// invocation is instrumented, so its document holds the payments by outcome.
+#[tokio::test]
+async fn each_invocation_writes_one_emf_document_with_payments_by_outcome() {
+    let (_fixture, app) = due_invoices().await;
+    let (metrics, captured) = billing_lambda::emf::Captured::metrics("payment-runner");
+    let runner = billing_payment_runner::runner(app.with_metrics(metrics.clone()), None);
+    for _ in 0..2 {
+        billing_lambda::emf::instrument(&metrics, runner.handle(scheduled(), later()))
+            .await
+            .unwrap();
+    }
+    let documents = captured.documents().unwrap();
+    assert_eq!(documents.len(), 2, "one document per invocation");
+    let first = billing_lambda::emf::read_document(&documents[0]).unwrap();
+    assert_eq!(
+        (
+            first["Invocations"],
+            first["Errors"],
+            first["PaymentsSucceeded"],
+            first["PaymentsFailed"]
+        ),
+        (1, 0, 1, 1)
+    );
+    let second = billing_lambda::emf::read_document(&documents[1]).unwrap();
+    assert!(
+        !second.contains_key("PaymentsSucceeded") && !second.contains_key("PaymentsFailed"),
+        "nothing is due again: {second:?}"
     );
 }

@@ -1,25 +1,33 @@
-//! Wires configuration (`BILLING_TABLE`, the AWS environment) to the SQS handler.
+//! Wires configuration (`BILLING_TABLE`, the AWS environment) to the SQS handler, each
+//! invocation timed and its metrics written as one CloudWatch EMF line.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use billing_app::clock::SystemClock;
+use billing_lambda::emf::{EmfMetrics, instrument};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     billing_lambda::init_logs();
+    let metrics = Arc::new(EmfMetrics::from_env("usage-aggregator"));
     let app = billing_lambda::app(
         billing_lambda::table_from_env().await?,
         Arc::new(SystemClock),
+        metrics.clone(),
     )
     .await?;
+    let metrics = &metrics;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let app = app.clone();
         async move {
-            Ok::<SqsBatchResponse, Error>(
-                billing_usage_aggregator::handle(&app, event.payload).await,
-            )
+            instrument(metrics, async {
+                Ok::<SqsBatchResponse, Error>(
+                    billing_usage_aggregator::handle(&app, event.payload).await,
+                )
+            })
+            .await
         }
     }))
     .await

@@ -70,3 +70,45 @@ async fn dynamodb_the_poison_message_is_retried_alone_and_nothing_counts_twice()
     )))
     .await;
 }
+
+/// The Lambda's wiring (`main.rs`): the app reports to the function's EMF metrics and each
+/// invocation is instrumented, so its document holds what that batch counted, and only that.
+#[tokio::test]
+async fn each_invocation_writes_one_emf_document_with_what_its_batch_counted() {
+    let fixture = fixtures::embedded("aggregator_emf").await.unwrap();
+    let (metrics, captured) = billing_lambda::emf::Captured::metrics("usage-aggregator");
+    let app = app_on(Ledger::new(fixture.table.clone())).with_metrics(metrics.clone());
+    let mut poison_only = batch();
+    poison_only.records.retain(|record| {
+        record.message_id.as_deref() == Some("3c5e7a9b-1d2f-4a6b-8c0d-e1f2a3b4c5d6")
+    });
+    for event in [batch(), poison_only] {
+        let response = billing_lambda::emf::instrument(&metrics, async {
+            Ok::<_, String>(billing_usage_aggregator::handle(&app, event).await)
+        })
+        .await
+        .unwrap();
+        assert_eq!(response.batch_item_failures.len(), 1);
+    }
+    let documents = captured.documents().unwrap();
+    assert_eq!(documents.len(), 2, "one document per invocation");
+    let first = billing_lambda::emf::read_document(&documents[0]).unwrap();
+    // evt-1, evt-2 and evt-4 count; the resent evt-1 is a duplicate. A poison message is a
+    // batch item failure, not a failed invocation.
+    assert_eq!(
+        (
+            first["Invocations"],
+            first["Errors"],
+            first["UsageEventsCounted"],
+            first["UsageEventsDuplicate"]
+        ),
+        (1, 0, 3, 1)
+    );
+    assert!(!first.contains_key("UsageEventsLate"));
+    let second = billing_lambda::emf::read_document(&documents[1]).unwrap();
+    assert_eq!((second["Invocations"], second["Errors"]), (1, 0));
+    assert!(
+        !second.contains_key("UsageEventsCounted") && !second.contains_key("UsageEventsDuplicate"),
+        "the first batch's counts are not reported again: {second:?}"
+    );
+}

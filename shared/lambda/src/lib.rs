@@ -1,14 +1,17 @@
 //! What every Lambda's `main.rs` shares, so each of them only wires its handler: JSON logs for
-//! CloudWatch, and the app on the DynamoDB table named by `BILLING_TABLE` (the clients are built
-//! once per cold start and reused by every invocation).
+//! CloudWatch, metrics as CloudWatch EMF ([`emf`]), and the app on the DynamoDB table named by
+//! `BILLING_TABLE` (the clients are built once per cold start and reused by every invocation).
 
+pub mod emf;
 pub mod runs;
 
 use std::sync::Arc;
 
-use billing_app::App;
+use async_trait::async_trait;
 use billing_app::clock::Clock;
-use billing_ledger::Ledger;
+use billing_app::ports::{EventSink, Metrics};
+use billing_app::{App, AppError};
+use billing_ledger::{AuditEntry, Ledger};
 use billing_store::{DynamoDbTable, Table, client_from_env};
 
 pub const TABLE_VAR: &str = "BILLING_TABLE";
@@ -40,9 +43,14 @@ pub async fn table_from_env() -> Result<Arc<dyn Table>, String> {
 /// The app on `table` with `clock`, the payment gateway `BILLING_PAYMENT_GATEWAY` names
 /// (`STRIPE_API_KEY` comes from the function's environment, set from Secrets Manager by the
 /// template), and the SQS usage queue when `BILLING_USAGE_QUEUE_URL` names one (the API's;
-/// without it accepted usage queues in the table, as in the local runner).
-pub async fn app(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Result<App, String> {
-    let mut app = App::local(Ledger::new(table), clock);
+/// without it accepted usage queues in the table, as in the local runner). The use cases report
+/// to `metrics` (the function's [`emf::EmfMetrics`]).
+pub async fn app(
+    table: Arc<dyn Table>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<dyn Metrics>,
+) -> Result<App, String> {
+    let mut app = App::local(Ledger::new(table), clock).with_metrics(metrics);
     app.gateway = billing_stripe::gateway_from_lookup(|name| std::env::var(name).ok())
         .map_err(|error| error.to_string())?;
     if std::env::var(billing_sqs::QUEUE_URL_VAR).is_ok_and(|url| !url.trim().is_empty()) {
@@ -61,4 +69,27 @@ pub async fn run_queue_from_env() -> Option<Arc<dyn billing_app::ports::WorkQueu
     billing_sqs::SqsWorkQueue::from_env()
         .await
         .map(|queue| Arc::new(queue) as Arc<dyn billing_app::ports::WorkQueue>)
+}
+
+/// An event sink that reports what `inner` accepted as `events_published` (the events
+/// publisher has no `App` whose use cases would).
+pub struct MeteredSink<S> {
+    inner: S,
+    metrics: Arc<dyn Metrics>,
+}
+
+impl<S> MeteredSink<S> {
+    pub fn new(inner: S, metrics: Arc<dyn Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+}
+
+#[async_trait]
+impl<S: EventSink> EventSink for MeteredSink<S> {
+    async fn publish(&self, entries: &[AuditEntry]) -> Result<(), AppError> {
+        self.inner.publish(entries).await?;
+        self.metrics
+            .events_published(u64::try_from(entries.len()).unwrap_or(u64::MAX));
+        Ok(())
+    }
 }

@@ -1,7 +1,7 @@
 //! `spawn_app()`: the real router on 127.0.0.1:0 over a fresh embedded store, with the test
-//! clock on and one user (for usage), plus typed request helpers. Test-only routes (`extra`)
-//! exercise conventions no real route can show on demand: a slow request and one that fails
-//! once (idempotency), a panic.
+//! clock on and one user (for usage), plus typed request helpers (`spawn_app_with_emf()` adds
+//! the API Lambda's EMF layer). Test-only routes (`extra`) exercise conventions no real route
+//! can show on demand: a slow request and one that fails once (idempotency), a panic.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +12,7 @@ use billing_api::auth::Authenticator;
 use billing_api::{ApiConfig, ApiError, ApiState, Reply, Secret, StrictJson, router_with};
 use billing_app::App;
 use billing_app::clock::TestClock;
+use billing_lambda::emf::EmfMetrics;
 use billing_ledger::Ledger;
 use billing_store::{
     Condition, EmbeddedTable, Item, Key, Page, Query, StoreError, Table, TransactItem, Update,
@@ -65,22 +66,36 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ApiConfig)) -> TestApp {
-    spawn(configure, None, None, |_| {}).await
+    spawn(configure, None, None, |_| {}, None).await
 }
 
 /// The app with accepted usage sent to `queue` (SQS in the tests that use it).
 pub async fn spawn_app_with_usage_queue(queue: Arc<dyn billing_app::ports::UsageQueue>) -> TestApp {
-    spawn(|_| {}, None, None, move |app| app.usage_queue = queue).await
+    spawn(|_| {}, None, None, move |app| app.usage_queue = queue, None).await
 }
 
 /// The app over `table` instead of a fresh embedded store.
 pub async fn spawn_app_on(table: Arc<dyn Table>) -> TestApp {
-    spawn(|_| {}, Some(table), None, |_| {}).await
+    spawn(|_| {}, Some(table), None, |_| {}, None).await
 }
 
 /// The app with a token cache that trusts a lookup for `ttl` only.
 pub async fn spawn_app_with_token_ttl(ttl: Duration) -> TestApp {
-    spawn(|_| {}, None, Some(ttl), |_| {}).await
+    spawn(|_| {}, None, Some(ttl), |_| {}, None).await
+}
+
+/// The app as the API Lambda wires it: its use cases report to `metrics`, and the router is
+/// wrapped in the EMF layer that flushes them after each response.
+pub async fn spawn_app_with_emf(metrics: Arc<EmfMetrics>) -> TestApp {
+    let reporting = metrics.clone();
+    spawn(
+        |_| {},
+        None,
+        None,
+        move |app| app.metrics = reporting,
+        Some(metrics),
+    )
+    .await
 }
 
 async fn spawn(
@@ -88,6 +103,7 @@ async fn spawn(
     table: Option<Arc<dyn Table>>,
     token_ttl: Option<Duration>,
     configure_app: impl FnOnce(&mut App),
+    emf: Option<Arc<EmfMetrics>>,
 ) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
     let table = match table {
@@ -125,7 +141,10 @@ async fn spawn(
     .await
     .map(|user| user.id)
     .unwrap_or_default();
-    let router = router_with(state.clone(), extra);
+    let mut router = router_with(state.clone(), extra);
+    if let Some(metrics) = emf {
+        router = billing_api::emf::with_emf(router, metrics);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
