@@ -152,6 +152,25 @@ fn http_answer(response: &Value) -> (u64, Value) {
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
+/// The metrics of the function's EMF documents (one per invocation), summed by name.
+fn emf_totals(function: &RunningFunction) -> std::collections::BTreeMap<String, u64> {
+    let mut totals = std::collections::BTreeMap::new();
+    for line in function.logs() {
+        let Ok(document) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if document.get("_aws").is_none() {
+            continue;
+        }
+        let values = billing_lambda::emf::read_document(&document)
+            .unwrap_or_else(|e| panic!("an invalid EMF document ({e}): {line}"));
+        for (name, value) in values {
+            *totals.entry(name).or_insert(0) += value;
+        }
+    }
+    totals
+}
+
 fn record(figures: &Figures) {
     eprintln!("{}", figures_table(std::slice::from_ref(figures)));
     let dir = std::env::var(billing_deploy_tests::emulator::LAMBDA_DIR_VAR).unwrap();
@@ -284,6 +303,12 @@ async fn the_api_answers_health_creates_a_user_queues_usage_and_serves_every_tem
     );
     assert_eq!(status, 400, "{error}");
 
+    // One EMF document per invocation, on stdout as Lambda sends it to CloudWatch.
+    let metrics = emf_totals(&api);
+    assert_eq!(metrics.get("Requests"), Some(&5), "{metrics:?}");
+    assert_eq!(metrics.get("ServerErrors"), Some(&0), "{metrics:?}");
+    assert_eq!(metrics.get("UsageEventsIngested"), Some(&1), "{metrics:?}");
+
     record(&api.figures().unwrap());
     api.stop().await;
 }
@@ -316,6 +341,12 @@ async fn the_aggregator_counts_a_batch_once_and_reports_only_the_poison_message(
         .unwrap();
     // evt-1 (1000) + evt-2 (250) + evt-4 (7), the batch delivered twice: counted once.
     assert_eq!(sum, 1_257);
+    let metrics = emf_totals(&aggregator);
+    assert_eq!(metrics.get("Invocations"), Some(&2), "{metrics:?}");
+    assert!(
+        metrics.get("UsageEventsCounted").is_some_and(|n| *n >= 3),
+        "{metrics:?}"
+    );
     record(&aggregator.figures().unwrap());
     aggregator.stop().await;
 }
@@ -365,6 +396,7 @@ async fn the_invoice_runner_fans_a_schedule_out_and_runs_a_shard_from_its_queue(
     }]});
     let answer = runner.invoke(&batch).await.unwrap();
     assert_eq!(answer, json!({"batchItemFailures": []}));
+    assert_eq!(emf_totals(&runner).get("Invocations"), Some(&2));
     record(&runner.figures().unwrap());
     runner.stop().await;
 }
@@ -464,6 +496,12 @@ async fn the_publisher_puts_the_outbox_inserts_of_a_stream_batch_on_the_bus() {
         .await
         .unwrap();
     assert_eq!(swept["published"], json!(0), "{swept}");
+    let metrics = emf_totals(&publisher);
+    assert_eq!(
+        metrics.get("EventsPublished"),
+        Some(&(outbox_inserts as u64)),
+        "{metrics:?}"
+    );
     record(&publisher.figures().unwrap());
     publisher.stop().await;
 }

@@ -108,8 +108,10 @@ fn secrets_come_from_secrets_manager_never_from_parameters() {
     for (name, _) in template["Parameters"].as_object().unwrap() {
         let lower = name.to_lowercase();
         assert!(
-            !(lower.contains("token") || lower.contains("apikey") || lower.contains("password"))
-                && !(lower.contains("secret") && lower != "secretsrevision"),
+            !["token", "apikey", "password", "secret"]
+                .iter()
+                .any(|word| lower.contains(word))
+                || lower == "secretsrevision",
             "parameter {name} looks like a secret: use a Secrets Manager dynamic reference"
         );
     }
@@ -279,6 +281,78 @@ fn the_outputs_name_what_an_operator_needs() {
         assert!(
             template["Outputs"][output]["Value"].is_object(),
             "output {output}"
+        );
+    }
+}
+
+#[test]
+fn the_dashboard_and_alarms_read_only_metrics_the_functions_emit() {
+    let template = template();
+    let emitted: BTreeSet<&str> = billing_lambda::emf::METRICS
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    let namespace = billing_lambda::emf::EMF_NAMESPACE;
+    let mut used = BTreeSet::new();
+    for (id, alarm) in resources_of_type(&template, "AWS::CloudWatch::Alarm") {
+        for metric in alarm["Properties"]["Metrics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let metric = &metric["MetricStat"]["Metric"];
+            if metric["Namespace"] == namespace {
+                let name = metric["MetricName"].as_str().unwrap().to_owned();
+                let dimension = metric["Dimensions"][0]["Name"].as_str().unwrap();
+                assert_eq!(dimension, billing_lambda::emf::DIMENSION_FUNCTION, "{id}");
+                used.insert(name);
+            }
+        }
+    }
+    // The body is JSON whose strings hold ${...} placeholders. A metrics row is
+    // [namespace, name, dimension, value, options?], where "." repeats the row above at that
+    // position and a leading "..." repeats its namespace and name.
+    let body = resource(&template, "Dashboard")["Properties"]["DashboardBody"]["Fn::Sub"][0]
+        .as_str()
+        .unwrap();
+    let body: Value = serde_json::from_str(body).expect("the dashboard body is JSON");
+    for widget in body["widgets"].as_array().unwrap() {
+        let (mut previous_namespace, mut previous_name) = (String::new(), String::new());
+        for row in widget["properties"]["metrics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let cell = |i: usize| row[i].as_str().unwrap_or_default().to_owned();
+            let (row_namespace, name) = if cell(0) == "..." {
+                (previous_namespace.clone(), previous_name.clone())
+            } else {
+                let row_namespace = if cell(0) == "." {
+                    previous_namespace.clone()
+                } else {
+                    cell(0)
+                };
+                let name = if cell(1) == "." {
+                    previous_name.clone()
+                } else {
+                    cell(1)
+                };
+                (row_namespace, name)
+            };
+            if row_namespace == namespace {
+                used.insert(name.clone());
+            }
+            (previous_namespace, previous_name) = (row_namespace, name);
+        }
+    }
+    assert!(
+        used.contains("PaymentsFailed") && used.contains("Latency"),
+        "{used:?}"
+    );
+    for name in &used {
+        assert!(
+            emitted.contains(name.as_str()),
+            "the template reads {namespace}/{name}, which no function emits"
         );
     }
 }
