@@ -3,13 +3,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use billing_app::ports::Metrics;
+use billing_app::counters::{Counters, HasCounters};
 
 /// Latency histogram bucket bounds, in seconds.
 const BUCKETS_SECONDS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
@@ -25,48 +24,13 @@ struct RouteStats {
 #[derive(Default)]
 pub struct PrometheusMetrics {
     requests: Mutex<BTreeMap<(String, String, u16), RouteStats>>,
-    usage_ingested: AtomicU64,
-    usage_aggregated: AtomicU64,
-    usage_duplicates: AtomicU64,
-    usage_late: AtomicU64,
-    invoices_created: AtomicU64,
-    payments_succeeded: AtomicU64,
-    payments_failed: AtomicU64,
-    gateway_retries: AtomicU64,
-    pending_attempts_resolved: AtomicU64,
-    events_published: AtomicU64,
+    counters: Counters,
 }
 
-impl Metrics for PrometheusMetrics {
-    fn usage_ingested(&self, events: u64) {
-        self.usage_ingested.fetch_add(events, Ordering::Relaxed);
-    }
-    fn usage_aggregated(&self, counted: u64, duplicates: u64, late: u64) {
-        self.usage_aggregated.fetch_add(counted, Ordering::Relaxed);
-        self.usage_duplicates
-            .fetch_add(duplicates, Ordering::Relaxed);
-        self.usage_late.fetch_add(late, Ordering::Relaxed);
-    }
-    fn invoices_created(&self, count: u64) {
-        self.invoices_created.fetch_add(count, Ordering::Relaxed);
-    }
-    fn payment_recorded(&self, succeeded: bool) {
-        let counter = if succeeded {
-            &self.payments_succeeded
-        } else {
-            &self.payments_failed
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-    fn gateway_retry(&self) {
-        self.gateway_retries.fetch_add(1, Ordering::Relaxed);
-    }
-    fn pending_attempt_resolved(&self) {
-        self.pending_attempts_resolved
-            .fetch_add(1, Ordering::Relaxed);
-    }
-    fn events_published(&self, count: u64) {
-        self.events_published.fetch_add(count, Ordering::Relaxed);
+// The use cases' reports (the Metrics port) add to these counters.
+impl HasCounters for PrometheusMetrics {
+    fn counters(&self) -> &Counters {
+        &self.counters
     }
 }
 
@@ -127,61 +91,61 @@ impl PrometheusMetrics {
             ));
         }
         drop(requests);
+        let counted = self.counters.read();
         for (name, help, value) in [
             (
                 "billing_usage_events_ingested_total",
                 "Usage events accepted by the API.",
-                &self.usage_ingested,
+                counted.usage_ingested,
             ),
             (
                 "billing_usage_events_aggregated_total",
                 "Usage events counted by aggregation.",
-                &self.usage_aggregated,
+                counted.usage_counted,
             ),
             (
                 "billing_usage_events_duplicate_total",
                 "Usage events dropped as duplicates.",
-                &self.usage_duplicates,
+                counted.usage_duplicates,
             ),
             (
                 "billing_usage_events_late_total",
                 "Usage events aggregated after their period was invoiced.",
-                &self.usage_late,
+                counted.usage_late,
             ),
             (
                 "billing_invoices_created_total",
                 "Invoices finalized.",
-                &self.invoices_created,
+                counted.invoices_created,
             ),
             (
                 "billing_gateway_retries_total",
                 "Transient gateway errors retried inside an attempt.",
-                &self.gateway_retries,
+                counted.gateway_retries,
             ),
             (
                 "billing_pending_attempts_resolved_total",
                 "Payment attempts left pending by a crash, asked again with their own request.",
-                &self.pending_attempts_resolved,
+                counted.pending_attempts_resolved,
             ),
             (
                 "billing_events_published_total",
                 "Domain events handed to the event sink.",
-                &self.events_published,
+                counted.events_published,
             ),
         ] {
             out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                value.load(Ordering::Relaxed)
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
             ));
         }
         out.push_str("# HELP billing_payments_total Payment attempts by outcome.\n# TYPE billing_payments_total counter\n");
         out.push_str(&format!(
             "billing_payments_total{{outcome=\"succeeded\"}} {}\n",
-            self.payments_succeeded.load(Ordering::Relaxed)
+            counted.payments_succeeded
         ));
         out.push_str(&format!(
             "billing_payments_total{{outcome=\"failed\"}} {}\n",
-            self.payments_failed.load(Ordering::Relaxed)
+            counted.payments_failed
         ));
         out
     }

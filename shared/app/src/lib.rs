@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod context;
+pub mod counters;
 pub mod error;
 pub mod events;
 pub mod ids;

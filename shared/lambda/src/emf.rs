@@ -2,7 +2,7 @@
 //! document per invocation on stdout, which CloudWatch Logs turns into metrics; no agent, no
 //! `PutMetricData` call, nothing on the invocation's critical path but one write.
 //!
-//! [`EmfMetrics`] is the app's [`Metrics`] port: the use cases add to its counters while an
+//! [`EmfMetrics`] is the app's [`Metrics`](billing_app::ports::Metrics) port: the use cases add to its counters while an
 //! invocation runs, and [`EmfMetrics::flush`] writes them as that invocation's document and sets
 //! them back to zero, so each document is one invocation's delta. Lambda runs one invocation
 //! at a time per instance, so the counters between two flushes are exactly that invocation's.
@@ -63,11 +63,10 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use billing_app::ports::Metrics;
+use billing_app::counters::{CounterValues, Counters, HasCounters};
 use serde_json::{Map, Value, json};
 
 /// The CloudWatch namespace of every metric.
@@ -125,21 +124,12 @@ pub struct InvocationReport {
     pub http_status: Option<u16>,
 }
 
-/// The [`Metrics`] port as CloudWatch EMF: counters added to during an invocation, written and
+/// The [`Metrics`](billing_app::ports::Metrics) port as CloudWatch EMF: counters added to during an invocation, written and
 /// reset by [`EmfMetrics::flush`].
 pub struct EmfMetrics {
     function: String,
     output: Mutex<Box<dyn Write + Send>>,
-    usage_ingested: AtomicU64,
-    usage_counted: AtomicU64,
-    usage_duplicates: AtomicU64,
-    usage_late: AtomicU64,
-    invoices_created: AtomicU64,
-    payments_succeeded: AtomicU64,
-    payments_failed: AtomicU64,
-    gateway_retries: AtomicU64,
-    pending_attempts_resolved: AtomicU64,
-    events_published: AtomicU64,
+    counters: Counters,
 }
 
 impl EmfMetrics {
@@ -148,16 +138,7 @@ impl EmfMetrics {
         Self {
             function: function.into(),
             output: Mutex::new(output),
-            usage_ingested: AtomicU64::new(0),
-            usage_counted: AtomicU64::new(0),
-            usage_duplicates: AtomicU64::new(0),
-            usage_late: AtomicU64::new(0),
-            invoices_created: AtomicU64::new(0),
-            payments_succeeded: AtomicU64::new(0),
-            payments_failed: AtomicU64::new(0),
-            gateway_retries: AtomicU64::new(0),
-            pending_attempts_resolved: AtomicU64::new(0),
-            events_published: AtomicU64::new(0),
+            counters: Counters::default(),
         }
     }
 
@@ -217,8 +198,7 @@ impl EmfMetrics {
             values.push((METRIC_REQUESTS, 1));
             values.push((METRIC_SERVER_ERRORS, u64::from(status >= 500)));
         }
-        for (name, counter) in self.counters() {
-            let value = counter.swap(0, Ordering::Relaxed);
+        for (name, value) in named(self.counters.take()) {
             if value != 0 {
                 values.push((name, value));
             }
@@ -250,24 +230,25 @@ impl EmfMetrics {
         }
         Value::Object(document)
     }
+}
 
-    fn counters(&self) -> [(&'static str, &AtomicU64); 10] {
-        [
-            (METRIC_USAGE_EVENTS_INGESTED, &self.usage_ingested),
-            (METRIC_USAGE_EVENTS_COUNTED, &self.usage_counted),
-            (METRIC_USAGE_EVENTS_DUPLICATE, &self.usage_duplicates),
-            (METRIC_USAGE_EVENTS_LATE, &self.usage_late),
-            (METRIC_INVOICES_CREATED, &self.invoices_created),
-            (METRIC_PAYMENTS_SUCCEEDED, &self.payments_succeeded),
-            (METRIC_PAYMENTS_FAILED, &self.payments_failed),
-            (METRIC_GATEWAY_RETRIES, &self.gateway_retries),
-            (
-                METRIC_PENDING_ATTEMPTS_RESOLVED,
-                &self.pending_attempts_resolved,
-            ),
-            (METRIC_EVENTS_PUBLISHED, &self.events_published),
-        ]
-    }
+/// Each counter under its metric name.
+fn named(counted: CounterValues) -> [(&'static str, u64); 10] {
+    [
+        (METRIC_USAGE_EVENTS_INGESTED, counted.usage_ingested),
+        (METRIC_USAGE_EVENTS_COUNTED, counted.usage_counted),
+        (METRIC_USAGE_EVENTS_DUPLICATE, counted.usage_duplicates),
+        (METRIC_USAGE_EVENTS_LATE, counted.usage_late),
+        (METRIC_INVOICES_CREATED, counted.invoices_created),
+        (METRIC_PAYMENTS_SUCCEEDED, counted.payments_succeeded),
+        (METRIC_PAYMENTS_FAILED, counted.payments_failed),
+        (METRIC_GATEWAY_RETRIES, counted.gateway_retries),
+        (
+            METRIC_PENDING_ATTEMPTS_RESOLVED,
+            counted.pending_attempts_resolved,
+        ),
+        (METRIC_EVENTS_PUBLISHED, counted.events_published),
+    ]
 }
 
 fn unit_of(name: &str) -> &'static str {
@@ -277,36 +258,10 @@ fn unit_of(name: &str) -> &'static str {
         .map_or(UNIT_COUNT, |(_, unit)| unit)
 }
 
-impl Metrics for EmfMetrics {
-    fn usage_ingested(&self, events: u64) {
-        self.usage_ingested.fetch_add(events, Ordering::Relaxed);
-    }
-    fn usage_aggregated(&self, counted: u64, duplicates: u64, late: u64) {
-        self.usage_counted.fetch_add(counted, Ordering::Relaxed);
-        self.usage_duplicates
-            .fetch_add(duplicates, Ordering::Relaxed);
-        self.usage_late.fetch_add(late, Ordering::Relaxed);
-    }
-    fn invoices_created(&self, count: u64) {
-        self.invoices_created.fetch_add(count, Ordering::Relaxed);
-    }
-    fn payment_recorded(&self, succeeded: bool) {
-        let counter = if succeeded {
-            &self.payments_succeeded
-        } else {
-            &self.payments_failed
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-    fn gateway_retry(&self) {
-        self.gateway_retries.fetch_add(1, Ordering::Relaxed);
-    }
-    fn pending_attempt_resolved(&self) {
-        self.pending_attempts_resolved
-            .fetch_add(1, Ordering::Relaxed);
-    }
-    fn events_published(&self, count: u64) {
-        self.events_published.fetch_add(count, Ordering::Relaxed);
+// The use cases' reports (the Metrics port) add to these counters.
+impl HasCounters for EmfMetrics {
+    fn counters(&self) -> &Counters {
+        &self.counters
     }
 }
 
@@ -454,6 +409,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use billing_app::ports::Metrics;
 
     fn one_document(captured: &Captured) -> (Value, BTreeMap<String, u64>) {
         let documents = captured.documents().unwrap();
@@ -600,8 +556,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), METRICS.len());
         // Every counter of the port is one of them, and so are the invocation metrics.
-        let (metrics, _) = Captured::metrics("billing-test");
-        for (name, _) in metrics.counters() {
+        for (name, _) in named(CounterValues::default()) {
             assert!(names.contains(&name), "{name}");
         }
         assert_eq!(unit_of(METRIC_LATENCY), "Milliseconds");
