@@ -109,7 +109,10 @@ start_stripe_mock() {
   local stripe_mock port
   stripe_mock="$("$script_dir/stripe-mock.sh")"
   port="$(free_port)"
-  start "stripe-mock" "http://127.0.0.1:$port/v1/customers" "$stripe_mock" -http-addr "127.0.0.1:$port"
+  # Given only an HTTP address, stripe-mock also listens for HTTPS on the fixed port 12112, so
+  # two runs at once (two checkouts, CI beside a developer) collide: let the system pick it.
+  start "stripe-mock" "http://127.0.0.1:$port/v1/customers" "$stripe_mock" \
+    -http-addr "127.0.0.1:$port" -https-addr "127.0.0.1:"
   export STRIPE_API_BASE="http://127.0.0.1:$port"
   export STRIPE_API_KEY="sk_test_123"
   export BILLING_REQUIRE_STRIPE_MOCK=1
