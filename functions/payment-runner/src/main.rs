@@ -1,33 +1,8 @@
 //! Wires configuration (`BILLING_TABLE`, `BILLING_RUN_QUEUE_URL`, the AWS environment) to the
-//! scheduled payment run, each invocation timed and its metrics written as one CloudWatch EMF line.
-
-use std::sync::Arc;
-
-use billing_app::clock::SystemClock;
-use billing_lambda::emf::{EmfMetrics, instrument};
-use billing_lambda::runs::{RunEvent, RunOutput, deadline_of};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+//! scheduled payment run, each invocation timed and its metrics written as one CloudWatch EMF line
+//! (`billing_lambda::runs::serve`).
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    billing_lambda::init_logs();
-    let metrics = Arc::new(EmfMetrics::from_env("payment-runner"));
-    let app = billing_lambda::app(
-        billing_lambda::table_from_env().await?,
-        Arc::new(SystemClock),
-        metrics.clone(),
-    )
-    .await?;
-    let runner = billing_payment_runner::runner(app, billing_lambda::run_queue_from_env().await);
-    let (runner, metrics) = (&runner, &metrics);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<RunEvent>| async move {
-        instrument(
-            metrics,
-            runner.handle(event.payload, deadline_of(event.context.deadline)),
-        )
-        .await
-        .map_err(|e| Error::from(e.to_string()))
-        .map(|output: RunOutput| output)
-    }))
-    .await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    billing_lambda::runs::serve("payment-runner", billing_payment_runner::runner).await
 }

@@ -165,3 +165,33 @@ pub fn deadline_of(deadline_epoch_ms: u64) -> Instant {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     Instant::now() + Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms))
 }
+
+/// The whole life of a runner Lambda once `main` has named it: the app on the table of
+/// `BILLING_TABLE` with EMF metrics, the runner `make_runner` builds over it and the work queue
+/// of `BILLING_RUN_QUEUE_URL`, then every invocation handled within the time Lambda gives it
+/// and written as one EMF document.
+pub async fn serve(
+    function: &str,
+    make_runner: fn(App, Option<Arc<dyn WorkQueue>>) -> Runner,
+) -> Result<(), lambda_runtime::Error> {
+    use lambda_runtime::{Error, LambdaEvent, service_fn};
+    crate::init_logs();
+    let metrics = Arc::new(crate::emf::EmfMetrics::from_env(function));
+    let app = crate::app(
+        crate::table_from_env().await?,
+        Arc::new(billing_app::clock::SystemClock),
+        metrics.clone(),
+    )
+    .await?;
+    let runner = make_runner(app, crate::run_queue_from_env().await);
+    let (runner, metrics) = (&runner, &metrics);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<RunEvent>| async move {
+        crate::emf::instrument(
+            metrics,
+            runner.handle(event.payload, deadline_of(event.context.deadline)),
+        )
+        .await
+        .map_err(|e| Error::from(e.to_string()))
+    }))
+    .await
+}
