@@ -97,17 +97,36 @@ pub struct Answer {
     pub refused: Option<String>,
 }
 
-/// Why some items were not delivered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why some items of a delivery were not delivered. Each adapter wraps it in its own error
+/// and names the service; `accepted` counts what went through before (already delivered, so a
+/// retry of the whole request sends those again: at least once).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Undelivered {
     /// Every attempt failed for reasons worth retrying; `last` is the last of them.
+    #[error(
+        "{pending} item(s) not accepted after {attempts} attempts ({accepted} accepted before); last error: {last}"
+    )]
     Exhausted {
         pending: usize,
+        accepted: usize,
         attempts: u32,
         last: String,
     },
-    /// The service refused in a way another attempt cannot fix.
-    Refused { pending: usize, code: String },
+    /// The service refused in a way another attempt cannot fix (no such queue or bus, access
+    /// denied, an invalid entry).
+    #[error("{pending} item(s) refused ({accepted} accepted before): {code}")]
+    Refused {
+        pending: usize,
+        accepted: usize,
+        code: String,
+    },
+}
+
+impl Undelivered {
+    /// Whether asking again later may succeed (the service was unavailable, not refusing).
+    pub fn is_exhausted(&self) -> bool {
+        matches!(self, Self::Exhausted { .. })
+    }
 }
 
 /// Counts kept across the calls of one delivery.
@@ -117,16 +136,36 @@ pub struct Progress {
     pub calls: usize,
 }
 
+/// Delivers `calls` (each a list of indexes into the caller's items, within the service's
+/// per-call limits) one after another with retries (`deliver_with_retries`), stopping at the first that
+/// cannot be completed, so a failed delivery leaves as few accepted duplicates as possible.
+pub async fn deliver_all<F, Fut>(
+    calls: impl IntoIterator<Item = Vec<usize>>,
+    max_attempts: u32,
+    base: Duration,
+    mut call: F,
+) -> Result<Progress, Undelivered>
+where
+    F: FnMut(Vec<usize>) -> Fut,
+    Fut: std::future::Future<Output = Result<Answer, CallFailure>>,
+{
+    let mut progress = Progress::default();
+    for pending in calls {
+        deliver_with_retries(pending, max_attempts, base, &mut progress, &mut call).await?;
+    }
+    Ok(progress)
+}
+
 /// Sends the items `pending` (indexes into the caller's list) with `call`, then again only
 /// those that failed, up to `max_attempts` calls with [`backoff`] from `base` between them.
 /// A call that fails as a whole is retried when [`CallFailure::retryable`]; anything refused
 /// stops the delivery at once. `progress` counts what was accepted, also when it fails.
-pub async fn deliver_with_retries<F, Fut>(
+async fn deliver_with_retries<F, Fut>(
     mut pending: Vec<usize>,
     max_attempts: u32,
     base: Duration,
     progress: &mut Progress,
-    mut call: F,
+    call: &mut F,
 ) -> Result<(), Undelivered>
 where
     F: FnMut(Vec<usize>) -> Fut,
@@ -138,6 +177,7 @@ where
         if attempts == max_attempts {
             return Err(Undelivered::Exhausted {
                 pending: pending.len(),
+                accepted: progress.accepted,
                 attempts,
                 last,
             });
@@ -154,6 +194,7 @@ where
                 if let Some(code) = answer.refused {
                     return Err(Undelivered::Refused {
                         pending: pending.len(),
+                        accepted: progress.accepted,
                         code,
                     });
                 }
@@ -165,6 +206,7 @@ where
             Err(failure) => {
                 return Err(Undelivered::Refused {
                     pending: pending.len(),
+                    accepted: progress.accepted,
                     code: failure.code,
                 });
             }

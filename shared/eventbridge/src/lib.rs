@@ -21,7 +21,7 @@ use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use billing_app::AppError;
 use billing_app::ports::EventSink;
-use billing_aws::{Answer, CallFailure, Progress, Undelivered, classify, deliver_with_retries};
+use billing_aws::{Answer, CallFailure, Undelivered, classify, deliver_all};
 use billing_ledger::AuditEntry;
 
 /// Names the event bus domain events are put on.
@@ -56,24 +56,10 @@ pub enum EventBridgeError {
         max: usize,
     },
 
-    /// Not worth retrying: the bus does not exist, access is denied, the request is invalid.
-    #[error("EventBridge refused {pending} event(s) ({accepted} accepted before): {code}")]
-    Refused {
-        pending: usize,
-        accepted: usize,
-        code: String,
-    },
-
-    /// Still failing (failed entries, throttling, 5xx, timeouts) after every attempt.
-    #[error(
-        "{pending} event(s) not accepted after {attempts} attempts ({accepted} accepted before); last error: {last}"
-    )]
-    Unavailable {
-        pending: usize,
-        accepted: usize,
-        attempts: u32,
-        last: String,
-    },
+    /// Not every event was accepted: refused (another attempt cannot help) or still failing
+    /// after every attempt (throttling, 5xx, timeouts, failed entries).
+    #[error("EventBridge did not take every event: {0}")]
+    Undelivered(#[from] Undelivered),
 }
 
 impl From<EventBridgeError> for AppError {
@@ -81,7 +67,7 @@ impl From<EventBridgeError> for AppError {
     /// the logs.
     fn from(error: EventBridgeError) -> Self {
         match error {
-            EventBridgeError::Unavailable { .. } => {
+            EventBridgeError::Undelivered(ref undelivered) if undelivered.is_exhausted() => {
                 Self::Unavailable(format!("event bus: {error}"))
             }
             other => Self::Internal(format!("event bus: {other}")),
@@ -282,53 +268,27 @@ impl PutSender for SdkSender<'_> {
 /// accepted or [`PUT_ATTEMPTS_MAX`] attempts are spent. Stops at the first call that cannot be
 /// completed.
 async fn deliver(sender: &impl PutSender, events: &[Event]) -> Result<PutReport, EventBridgeError> {
-    let mut progress = Progress::default();
-    for call in plan_calls(events) {
-        let put = deliver_with_retries(
-            call,
-            PUT_ATTEMPTS_MAX,
-            BACKOFF_BASE,
-            &mut progress,
-            |pending| async move {
-                let batch: Vec<&Event> = pending.iter().map(|&index| &events[index]).collect();
-                let results = sender.put_events(&batch).await?;
-                let mut answer = Answer::default();
-                for (index, result) in pending.iter().zip(results) {
-                    match result {
-                        None => answer.accepted += 1,
-                        Some(code) => {
-                            answer.failure = Some(code);
-                            answer.pending.push(*index);
-                        }
+    let progress = deliver_all(
+        plan_calls(events),
+        PUT_ATTEMPTS_MAX,
+        BACKOFF_BASE,
+        |pending| async move {
+            let batch: Vec<&Event> = pending.iter().map(|&index| &events[index]).collect();
+            let results = sender.put_events(&batch).await?;
+            let mut answer = Answer::default();
+            for (index, result) in pending.iter().zip(results) {
+                match result {
+                    None => answer.accepted += 1,
+                    Some(code) => {
+                        answer.failure = Some(code);
+                        answer.pending.push(*index);
                     }
                 }
-                Ok(answer)
-            },
-        )
-        .await;
-        match put {
-            Ok(()) => {}
-            Err(Undelivered::Exhausted {
-                pending,
-                attempts,
-                last,
-            }) => {
-                return Err(EventBridgeError::Unavailable {
-                    pending,
-                    accepted: progress.accepted,
-                    attempts,
-                    last,
-                });
             }
-            Err(Undelivered::Refused { pending, code }) => {
-                return Err(EventBridgeError::Refused {
-                    pending,
-                    accepted: progress.accepted,
-                    code,
-                });
-            }
-        }
-    }
+            Ok(answer)
+        },
+    )
+    .await?;
     Ok(PutReport {
         events: progress.accepted,
         calls: progress.calls,
@@ -465,12 +425,12 @@ mod tests {
         let error = deliver(&sender, &events(3)).await.unwrap_err();
         assert!(matches!(
             error,
-            EventBridgeError::Unavailable {
+            EventBridgeError::Undelivered(Undelivered::Exhausted {
                 pending: 1,
                 accepted: 2,
                 attempts: PUT_ATTEMPTS_MAX,
                 ..
-            }
+            })
         ));
         assert_eq!(
             AppError::from(error).kind(),
@@ -484,11 +444,11 @@ mod tests {
         let error = deliver(&sender, &events(3)).await.unwrap_err();
         assert!(matches!(
             error,
-            EventBridgeError::Refused {
+            EventBridgeError::Undelivered(Undelivered::Refused {
                 pending: 3,
                 accepted: 0,
                 ..
-            }
+            })
         ));
         assert_eq!(sender.calls.lock().unwrap().len(), 1);
     }

@@ -26,7 +26,7 @@ use billing_app::ports::{UsageQueue, WorkQueue};
 use billing_app::runs::ShardWork;
 #[cfg(doc)]
 use billing_app::usage::UsageMessage;
-use billing_aws::{Answer, CallFailure, Progress, Undelivered, classify, deliver_with_retries};
+use billing_aws::{Answer, CallFailure, Undelivered, classify, deliver_all};
 use billing_core::usage::UsageEvent;
 use serde::Serialize;
 
@@ -64,24 +64,10 @@ pub enum SqsError {
     #[error("cannot serialise a message body: {0}")]
     Serialize(#[from] serde_json::Error),
 
-    /// Not worth retrying: the queue does not exist, access is denied, a body is invalid.
-    #[error("SQS refused {pending} message(s) ({accepted} accepted before): {code}")]
-    Refused {
-        pending: usize,
-        accepted: usize,
-        code: String,
-    },
-
-    /// Still failing (throttling, 5xx, timeouts, failed entries) after every attempt.
-    #[error(
-        "{pending} message(s) not accepted after {attempts} attempts ({accepted} accepted before); last error: {last}"
-    )]
-    Unavailable {
-        pending: usize,
-        accepted: usize,
-        attempts: u32,
-        last: String,
-    },
+    /// Not every message was accepted: refused (another attempt cannot help) or still failing
+    /// after every attempt (throttling, 5xx, timeouts, failed entries).
+    #[error("SQS did not take every message: {0}")]
+    Undelivered(#[from] Undelivered),
 }
 
 impl From<SqsError> for AppError {
@@ -89,7 +75,9 @@ impl From<SqsError> for AppError {
     /// detail only reaches the logs.
     fn from(error: SqsError) -> Self {
         match error {
-            SqsError::Unavailable { .. } => Self::Unavailable(format!("usage queue: {error}")),
+            SqsError::Undelivered(ref undelivered) if undelivered.is_exhausted() => {
+                Self::Unavailable(format!("usage queue: {error}"))
+            }
             other => Self::Internal(format!("usage queue: {other}")),
         }
     }
@@ -374,69 +362,43 @@ impl BatchSender for SdkSender<'_> {
 /// accepted or [`SEND_ATTEMPTS_MAX`] attempts are spent. Stops at the first batch that cannot
 /// be sent, so a failed request leaves as few accepted duplicates as possible.
 async fn deliver(sender: &impl BatchSender, bodies: &[String]) -> Result<SendReport, SqsError> {
-    let mut progress = Progress::default();
-    for batch in plan_batches(bodies)? {
-        let sent = deliver_with_retries(
-            batch,
-            SEND_ATTEMPTS_MAX,
-            BACKOFF_BASE,
-            &mut progress,
-            |pending| async move {
-                // Ids are the bodies' indexes: unique within the call, and stable across
-                // retries.
-                let entries: Vec<Entry<'_>> = pending
-                    .iter()
-                    .map(|&index| Entry {
-                        id: index.to_string(),
-                        body: &bodies[index],
-                    })
-                    .collect();
-                let answer = sender.send_batch(&entries).await?;
-                let accepted: HashSet<&str> = answer.accepted.iter().map(String::as_str).collect();
-                let still: Vec<usize> = pending
-                    .iter()
-                    .copied()
-                    .filter(|index| !accepted.contains(index.to_string().as_str()))
-                    .collect();
-                Ok(Answer {
-                    accepted: pending.len() - still.len(),
-                    pending: still,
-                    refused: answer
-                        .failed
-                        .iter()
-                        .find(|f| f.sender_fault)
-                        .map(|refused| format!("{} (entry {})", refused.code, refused.id)),
-                    failure: Some(answer.failed.first().map_or_else(
-                        || "entries missing from the answer".to_owned(),
-                        |failed| failed.code.clone(),
-                    )),
+    let progress = deliver_all(
+        plan_batches(bodies)?,
+        SEND_ATTEMPTS_MAX,
+        BACKOFF_BASE,
+        |pending| async move {
+            // Ids are the bodies' indexes: unique within the call, and stable across
+            // retries.
+            let entries: Vec<Entry<'_>> = pending
+                .iter()
+                .map(|&index| Entry {
+                    id: index.to_string(),
+                    body: &bodies[index],
                 })
-            },
-        )
-        .await;
-        match sent {
-            Ok(()) => {}
-            Err(Undelivered::Exhausted {
-                pending,
-                attempts,
-                last,
-            }) => {
-                return Err(SqsError::Unavailable {
-                    pending,
-                    accepted: progress.accepted,
-                    attempts,
-                    last,
-                });
-            }
-            Err(Undelivered::Refused { pending, code }) => {
-                return Err(SqsError::Refused {
-                    pending,
-                    accepted: progress.accepted,
-                    code,
-                });
-            }
-        }
-    }
+                .collect();
+            let answer = sender.send_batch(&entries).await?;
+            let accepted: HashSet<&str> = answer.accepted.iter().map(String::as_str).collect();
+            let still: Vec<usize> = pending
+                .iter()
+                .copied()
+                .filter(|index| !accepted.contains(index.to_string().as_str()))
+                .collect();
+            Ok(Answer {
+                accepted: pending.len() - still.len(),
+                pending: still,
+                refused: answer
+                    .failed
+                    .iter()
+                    .find(|f| f.sender_fault)
+                    .map(|refused| format!("{} (entry {})", refused.code, refused.id)),
+                failure: Some(answer.failed.first().map_or_else(
+                    || "entries missing from the answer".to_owned(),
+                    |failed| failed.code.clone(),
+                )),
+            })
+        },
+    )
+    .await?;
     Ok(SendReport {
         messages: progress.accepted,
         calls: progress.calls,
@@ -630,12 +592,12 @@ mod tests {
         assert!(
             matches!(
                 error,
-                SqsError::Unavailable {
+                SqsError::Undelivered(Undelivered::Exhausted {
                     pending: 1,
                     accepted: 9,
                     attempts: SEND_ATTEMPTS_MAX,
                     ..
-                }
+                })
             ),
             "{error}"
         );
@@ -651,17 +613,20 @@ mod tests {
     async fn refusals_are_not_retried() {
         let sender = Scripted::new(vec![Answer::Call(false)]);
         let error = deliver(&sender, &bodies(3)).await.unwrap_err();
-        assert!(matches!(error, SqsError::Refused { accepted: 0, .. }));
+        assert!(matches!(
+            error,
+            SqsError::Undelivered(Undelivered::Refused { accepted: 0, .. })
+        ));
         assert_eq!(sender.calls.lock().unwrap().len(), 1);
         let sender = Scripted::new(vec![Answer::Fail(vec![2], true)]);
         let error = deliver(&sender, &bodies(3)).await.unwrap_err();
         assert!(matches!(
             error,
-            SqsError::Refused {
+            SqsError::Undelivered(Undelivered::Refused {
                 pending: 1,
                 accepted: 2,
                 ..
-            }
+            })
         ));
         assert_eq!(sender.calls.lock().unwrap().len(), 1);
         assert_eq!(

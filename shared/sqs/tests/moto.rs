@@ -197,7 +197,10 @@ async fn a_queue_that_does_not_exist_is_an_error_with_nothing_accepted() {
     let events: Vec<UsageEvent> = (0..3).map(|n| event(format!("evt-{n}"), n)).collect();
     let usage_queue = SqsUsageQueue::new(client, missing);
     match usage_queue.send(&events).await {
-        Err(billing_sqs::SqsError::Refused { accepted: 0, .. }) => {}
+        Err(billing_sqs::SqsError::Undelivered(billing_aws::Undelivered::Refused {
+            accepted: 0,
+            ..
+        })) => {}
         other => panic!("expected a refusal with nothing accepted, got {other:?}"),
     }
     let error = usage_queue.enqueue(events).await.unwrap_err();
