@@ -119,7 +119,11 @@ pub async fn invoice_run_shard(
                 finished: false,
             });
         }
-        let (due, _) = app.ledger.due_renewals(shard, now, DUE_PAGE, None).await?;
+        let (mut due, _) = app.ledger.due_renewals(shard, now, DUE_PAGE, None).await?;
+        // A subscription is in the index once for itself and once per late usage item
+        // waiting for it: renew it once.
+        let mut seen = std::collections::HashSet::with_capacity(due.len());
+        due.retain(|id| seen.insert(id.clone()));
         if due.is_empty() || stuck_pages > 2 {
             return Ok(ShardRun {
                 report,

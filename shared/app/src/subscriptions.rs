@@ -196,10 +196,12 @@ async fn read_closing(
 }
 
 /// Writes a transition: the subscription (moving its claims), its audit, and its invoice with
-/// any late usage, finalized against the user's credit.
+/// any late usage, finalized against the user's credit, in `change` (which may already hold
+/// checks or entries of the caller's).
 #[allow(clippy::too_many_arguments)]
 async fn commit_transition(
     app: &App,
+    mut change: Change,
     read: &Versioned<Subscription>,
     transition: Transition,
     plan_before: &Plan,
@@ -208,7 +210,6 @@ async fn commit_transition(
     now: Timestamp,
     actor: &Actor,
 ) -> Result<Option<Invoice>, Attempt> {
-    let mut change = Change::new();
     if let Some(closing) = &closing {
         change.seal_period(&read.value.id, &closing.seal, closing.usage_version)?;
     }
@@ -254,8 +255,21 @@ async fn write_invoice(
 ) -> Result<Invoice, Attempt> {
     let (late, pending) = late_lines(app, subscription).await?;
     draft.lines.extend(late);
-    for billed in &pending {
-        change.clear_late_usage(billed);
+    finalize_into(app, change, draft, subscription, &pending, now, actor).await
+}
+
+/// Finalizes `draft`, which bills the late usage `billed`, into `change`.
+async fn finalize_into(
+    app: &App,
+    change: &mut Change,
+    draft: InvoiceDraft,
+    subscription: &Subscription,
+    billed: &[LateUsage],
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<Invoice, Attempt> {
+    for late in billed {
+        change.clear_late_usage(late);
     }
     let user_read = read_user(app, &subscription.user_id).await?;
     let mut user = user_read.value.clone();
@@ -266,12 +280,15 @@ async fn write_invoice(
     Ok(invoice)
 }
 
+/// The code of a refusal because the user already has a live subscription to the plan.
+const SUBSCRIPTION_EXISTS: &str = "subscription_exists";
+
 fn claim_conflict(error: billing_ledger::LedgerError) -> Attempt {
     for conflict in error.conflicts() {
         match conflict {
             Conflict::PlanAlreadySubscribed { plan_code } => {
                 return Attempt::Fail(AppError::conflict(
-                    "subscription_exists",
+                    SUBSCRIPTION_EXISTS,
                     format!("the user already has a live subscription to {plan_code}"),
                     Some("plan_code"),
                 ));
@@ -370,9 +387,14 @@ pub async fn change_plan(
         if at_period_end {
             let transition = read.value.schedule_plan_change(&current, &new_plan, now)?;
             let subscription = transition.subscription.clone();
-            let invoice =
-                commit_transition(app, &read, transition, &current, &current, None, now, actor)
-                    .await?;
+            // The claims stay with the current plan until the renewal, but a change that the
+            // renewal could not apply is refused now, as a new subscription would be.
+            let mut change = Change::new();
+            change.require_claims_free(&read.value, &current, &new_plan);
+            let invoice = commit_transition(
+                app, change, &read, transition, &current, &current, None, now, actor,
+            )
+            .await?;
             return Ok(SubscriptionWithInvoice {
                 subscription,
                 invoice,
@@ -391,7 +413,15 @@ pub async fn change_plan(
             .change_plan_now(&current, &new_plan, &usage, now)?;
         let subscription = transition.subscription.clone();
         let invoice = commit_transition(
-            app, &read, transition, &current, &new_plan, closing, now, actor,
+            app,
+            Change::new(),
+            &read,
+            transition,
+            &current,
+            &new_plan,
+            closing,
+            now,
+            actor,
         )
         .await?;
         Ok(SubscriptionWithInvoice {
@@ -421,8 +451,18 @@ pub async fn cancel(
             (read.value.cancel_now(&plan, &usage, now)?, Some(closing))
         };
         let subscription = transition.subscription.clone();
-        let invoice =
-            commit_transition(app, &read, transition, &plan, &plan, closing, now, actor).await?;
+        let invoice = commit_transition(
+            app,
+            Change::new(),
+            &read,
+            transition,
+            &plan,
+            &plan,
+            closing,
+            now,
+            actor,
+        )
+        .await?;
         Ok(SubscriptionWithInvoice {
             subscription,
             invoice,
@@ -483,35 +523,44 @@ pub async fn renew_due(
     for _ in 0..MAX_RENEWALS_PER_CALL {
         let renewed = retry_races(|| async {
             let read = read_subscription(app, id).await?;
+            if !read.value.is_live() {
+                return bill_late_usage_of_ended(app, &read.value, now, actor).await;
+            }
             if !read.value.is_due(now) {
+                reschedule_late_usage(app, &read.value).await?;
                 return Ok(None);
             }
-            let plan = read_plan(app, &read.value.plan_code).await?;
-            let next_plan = match &read.value.pending_plan_code {
-                Some(code) => read_plan(app, code).await?,
-                None => plan.clone(),
-            };
-            let (closing, usage) =
-                read_closing(app, &read.value, &plan, read.value.current_period()).await?;
-            let plans = vec![plan.clone(), next_plan.clone()];
-            let transition = read.value.renew(&plans, &usage, now)?;
-            let after_plan = if transition.subscription.is_live() {
-                &next_plan
-            } else {
-                &plan
-            };
-            let invoice = commit_transition(
-                app,
-                &read,
-                transition,
-                &plan,
-                after_plan,
-                Some(closing),
-                now,
-                actor,
-            )
-            .await?;
-            Ok(Some(invoice))
+            match renew_once(app, &read, Change::new(), now, actor).await {
+                Err(Attempt::Fail(refused)) if is_claim_refusal(&refused) => {
+                    // The scheduled plan (or one of its metrics) went to another live
+                    // subscription of the user after the change was scheduled. Never stuck:
+                    // renew on the current plan, and say in the audit log why.
+                    let dropped = read.value.drop_scheduled_plan_change();
+                    if dropped.actions.is_empty() {
+                        return Err(Attempt::Fail(refused));
+                    }
+                    tracing::warn!(subscription_id = %id, reason = %refused, "the scheduled plan change cannot be applied; renewing on the current plan");
+                    let mut change = Change::new();
+                    audit(
+                        &mut change,
+                        AuditAction::SubscriptionPlanChangeDropped,
+                        id,
+                        actor,
+                        now,
+                        serde_json::json!({
+                            "pending_plan_code": read.value.pending_plan_code,
+                            "code": refused.code(),
+                            "reason": refused.public_message(),
+                        }),
+                    )?;
+                    let without = Versioned {
+                        value: dropped.subscription,
+                        version: read.version,
+                    };
+                    renew_once(app, &without, change, now, actor).await.map(Some)
+                }
+                renewed => renewed.map(Some),
+            }
         })
         .await?;
         match renewed {
@@ -520,4 +569,102 @@ pub async fn renew_due(
         }
     }
     Ok(invoices)
+}
+
+/// The late usage of a subscription that has ended, on an invoice of its own (it has no next
+/// invoice); `None` when none is waiting. The run finds it through the late usage's own entry
+/// in the renewal index.
+async fn bill_late_usage_of_ended(
+    app: &App,
+    subscription: &Subscription,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<Option<Option<Invoice>>, Attempt> {
+    let (lines, pending) = late_lines(app, subscription).await?;
+    if pending.is_empty() {
+        return Ok(None);
+    }
+    let plan = read_plan(app, &subscription.plan_code).await?;
+    let mut change = Change::new();
+    let invoice = match subscription.late_usage_invoice(&plan, lines, now)? {
+        Some(draft) => {
+            Some(finalize_into(app, &mut change, draft, subscription, &pending, now, actor).await?)
+        }
+        // Waiting usage no plan prices any more bills nothing: it is only cleared.
+        None => {
+            for late in &pending {
+                change.clear_late_usage(late);
+            }
+            None
+        }
+    };
+    app.ledger.commit(change).await?;
+    if invoice.is_some() {
+        app.metrics.invoices_created(1);
+    }
+    Ok(Some(invoice))
+}
+
+/// A live subscription that is not due yet was found through its late usage: the period the
+/// late usage was waiting for moved (a plan change now opened a new one), so it waits for the
+/// new period's end.
+async fn reschedule_late_usage(app: &App, subscription: &Subscription) -> Result<(), Attempt> {
+    let pending = app.ledger.late_usage(&subscription.id).await?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut change = Change::new();
+    for late in &pending {
+        change.reschedule_late_usage(late, subscription.current_period_end);
+    }
+    app.ledger.commit(change).await?;
+    Ok(())
+}
+
+/// Closes the current period of `read` (due at `now`) and opens the next, in `change`.
+async fn renew_once(
+    app: &App,
+    read: &Versioned<Subscription>,
+    change: Change,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<Option<Invoice>, Attempt> {
+    let plan = read_plan(app, &read.value.plan_code).await?;
+    let next_plan = match &read.value.pending_plan_code {
+        Some(code) => read_plan(app, code).await?,
+        None => plan.clone(),
+    };
+    let (closing, usage) =
+        read_closing(app, &read.value, &plan, read.value.current_period()).await?;
+    let plans = vec![plan.clone(), next_plan.clone()];
+    let transition = read.value.renew(&plans, &usage, now)?;
+    let after_plan = if transition.subscription.is_live() {
+        &next_plan
+    } else {
+        &plan
+    };
+    commit_transition(
+        app,
+        change,
+        read,
+        transition,
+        &plan,
+        after_plan,
+        Some(closing),
+        now,
+        actor,
+    )
+    .await
+}
+
+/// A refusal because a claim the change needed (the plan, a metric) is another live
+/// subscription's.
+fn is_claim_refusal(error: &AppError) -> bool {
+    matches!(
+        error,
+        AppError::Conflict {
+            code: SUBSCRIPTION_EXISTS,
+            ..
+        } | AppError::Billing(billing_core::BillingError::MetricAlreadyPriced { .. })
+    )
 }

@@ -131,42 +131,83 @@ enum Billing {
         subscription_id: String,
         period_start: Timestamp,
     },
-    Late(LateUsage),
+    /// Late usage, and when the invoice run should bill it.
+    Late(LateUsage, Timestamp),
     NotBilled,
 }
 
+/// Which subscription bills `event`. The one pricing its metric now, if its current period
+/// holds the event (on time) or one of its sealed periods does (late). Otherwise the one that
+/// priced the metric at the event's time and has stopped since — canceled, or moved to a plan
+/// without the metric — whose sealed period makes the event late usage: accepted usage is
+/// never dropped because its subscription changed before it was aggregated.
 async fn billing_of(
     app: &App,
     event: &UsageEvent,
     subscriptions: &mut PricingCache,
+    now: Timestamp,
 ) -> Result<Billing, AppError> {
-    let Some(subscription) = subscriptions
+    if let Some(subscription) = subscriptions
         .get(app, &event.user_id, &event.metric)
+        .await?
+    {
+        if subscription.accepts_usage_at(event.timestamp) {
+            return Ok(Billing::OnTime {
+                subscription_id: subscription.id.clone(),
+                period_start: subscription.current_period_start,
+            });
+        }
+        let subscription = subscription.clone();
+        if let Some(late) = late_billing(app, &subscription, event, now).await? {
+            return Ok(late);
+        }
+    }
+    let Some(id) = app
+        .ledger
+        .subscription_that_priced(&event.user_id, &event.metric, event.timestamp)
         .await?
     else {
         return Ok(Billing::NotBilled);
     };
-    if subscription.accepts_usage_at(event.timestamp) {
-        return Ok(Billing::OnTime {
-            subscription_id: subscription.id.clone(),
-            period_start: subscription.current_period_start,
-        });
+    match app.ledger.subscription(&id).await? {
+        Some(read) => Ok(late_billing(app, &read.value, event, now)
+            .await?
+            .unwrap_or(Billing::NotBilled)),
+        None => Ok(Billing::NotBilled),
     }
-    match app
+}
+
+/// `event` as late usage of `subscription`'s billed period that holds it, if one does: due at
+/// the subscription's next renewal while it lives, at once when it has ended.
+async fn late_billing(
+    app: &App,
+    subscription: &Subscription,
+    event: &UsageEvent,
+    now: Timestamp,
+) -> Result<Option<Billing>, AppError> {
+    let seal = app
         .ledger
         .sealed_period_at(&subscription.id, event.timestamp)
-        .await?
-    {
-        Some(seal) if seal.billed => Ok(Billing::Late(LateUsage {
+        .await?;
+    let Some(seal) = seal.filter(|seal| seal.billed) else {
+        return Ok(None);
+    };
+    let due_at = if subscription.is_live() {
+        subscription.current_period_end
+    } else {
+        now
+    };
+    Ok(Some(Billing::Late(
+        LateUsage {
             subscription_id: subscription.id.clone(),
             period_start: seal.period_start,
             period_end: seal.period_end,
             plan_code: seal.plan_code,
             metric: event.metric.clone(),
             quantity: event.quantity,
-        })),
-        _ => Ok(Billing::NotBilled),
-    }
+        },
+        due_at,
+    )))
 }
 
 /// Aggregates one queued batch exactly once: claims its events, then adds the counted ones in
@@ -202,8 +243,9 @@ pub async fn aggregate_batch(
         let mut subscriptions = PricingCache::default();
         let mut chunk = Chunk::default();
         let mut chunk_number = 0;
+        let now = app.clock.now().await?;
         for event in counted {
-            let billing = billing_of(app, event, &mut subscriptions).await?;
+            let billing = billing_of(app, event, &mut subscriptions, now).await?;
             if !chunk.fits(event, &billing) {
                 chunk
                     .apply(app, &batch.batch_id, chunk_number, &mut report)
@@ -224,7 +266,7 @@ pub async fn aggregate_batch(
 #[derive(Default)]
 struct Chunk {
     per_second: BTreeMap<(String, String, Timestamp), u64>,
-    late: BTreeMap<(String, Timestamp, String), LateUsage>,
+    late: BTreeMap<(String, Timestamp, String), (LateUsage, Timestamp)>,
     open_periods: BTreeSet<(String, Timestamp)>,
     events: u64,
     late_events: u64,
@@ -253,7 +295,7 @@ impl Chunk {
                         .contains(&(subscription_id.clone(), *period_start)),
                 )
             }
-            Billing::Late(late) => usize::from(!self.late.contains_key(&(
+            Billing::Late(late, _) => usize::from(!self.late.contains_key(&(
                 late.subscription_id.clone(),
                 late.period_start,
                 late.metric.clone(),
@@ -276,7 +318,7 @@ impl Chunk {
             } => {
                 self.open_periods.insert((subscription_id, period_start));
             }
-            Billing::Late(late) => {
+            Billing::Late(late, due_at) => {
                 self.late_events += 1;
                 self.late
                     .entry((
@@ -284,8 +326,8 @@ impl Chunk {
                         late.period_start,
                         late.metric.clone(),
                     ))
-                    .and_modify(|l| l.quantity += late.quantity)
-                    .or_insert(late);
+                    .and_modify(|(l, _)| l.quantity += late.quantity)
+                    .or_insert((late, due_at));
             }
             Billing::NotBilled => {}
         }
@@ -306,8 +348,8 @@ impl Chunk {
         for ((user, metric, second), quantity) in &self.per_second {
             change.add_usage(user, metric, *second, *quantity);
         }
-        for late in self.late.values() {
-            change.add_late_usage(late);
+        for (late, due_at) in self.late.values() {
+            change.add_late_usage(late, *due_at);
         }
         for (subscription_id, period_start) in &self.open_periods {
             change.require_period_open(subscription_id, *period_start);

@@ -172,7 +172,14 @@ pub async fn handle_stripe_event(app: &App, body: &[u8]) -> Result<WebhookOutcom
                 .map_err(AppError::from)?;
             match app.ledger.commit(change).await {
                 Ok(()) => Ok(WebhookOutcome::Processed),
-                Err(_) => Ok(WebhookOutcome::Redelivered),
+                Err(error)
+                    if error
+                        .has_conflict(|c| matches!(c, Conflict::WebhookEventProcessed { .. })) =>
+                {
+                    Ok(WebhookOutcome::Redelivered)
+                }
+                // Not recorded: a 5xx makes Stripe deliver the event again.
+                Err(error) => Err(error.into()),
             }
         }
         Err(error) => Err(error.into()),

@@ -275,6 +275,55 @@ mod cases {
         }
     }
 
+    /// Issue 16.6: a charge that succeeded is answered as one even when releasing its lease
+    /// fails afterwards (the lease expires); a webhook whose event could not be recorded is a
+    /// failure (5xx, so Stripe delivers it again), never "redelivered".
+    pub async fn error_paths_tell_the_truth(table: Arc<dyn Table>) {
+        let faulty = Arc::new(FaultyTable::new(table));
+        let (app, _) = watched_app(faulty.clone());
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, false).await;
+        let usr = user(&app, "lease@example.com", "pm_card_ok").await;
+        let invoice = subscribe(&app, &usr, "pro").await.invoice.unwrap();
+        // The writes of one attempt: lease, pending marker, the outcome, the lease's release.
+        faulty.arm(4, Fault::Before);
+        let paid = invoices::pay_invoice(&app, &invoice.id, &admin()).await;
+        assert!(faulty.disarm(), "the release of the lease was the write that failed");
+        let paid = paid.expect("a successful charge is answered as one");
+        assert_eq!(paid.payment.status, PaymentStatus::Succeeded);
+        assert_eq!(paid.invoice.status, InvoiceStatus::Paid);
+
+        // A declined attempt records its gateway transaction; Stripe then reports that same
+        // PaymentIntent as succeeded. The payment is recorded already, so only the event is
+        // remembered — and that write fails.
+        let declined = user(&app, "hook@example.com", "pm_card_declined").await;
+        plan(&app, "team", 900, false).await;
+        let open = subscribe(&app, &declined, "team").await.invoice.unwrap();
+        invoices::pay_invoice(&app, &open.id, &admin())
+            .await
+            .expect_err("declined");
+        let txn = format!(
+            "sim_{}",
+            billing_core::payment::attempt_idempotency_key(&open.id, 1)
+        );
+        let body = serde_json::json!({"id": "evt_lost", "type": "payment_intent.succeeded",
+            "data": {"object": {"id": txn, "metadata": {"invoice_id": open.id}}}})
+        .to_string();
+        faulty.arm(2, Fault::Before);
+        let answer = webhooks::handle_stripe_event(&app, body.as_bytes()).await;
+        assert!(faulty.disarm(), "recording the event was the write that failed");
+        let error = answer.expect_err("an event that was not recorded is not answered 200");
+        assert_eq!(error.kind(), ErrorKind::Unavailable);
+        // Stripe's retry is then recorded once.
+        assert_eq!(
+            webhooks::handle_stripe_event(&app, body.as_bytes())
+                .await
+                .unwrap(),
+            webhooks::WebhookOutcome::Processed
+        );
+        assert!(app.ledger.webhook_processed("evt_lost").await.unwrap());
+    }
+
     pub async fn a_fault_at_each_write_of_the_payment_path_then_a_rerun_charges_once(
         fixture: fn() -> FixtureFuture,
     ) {
@@ -517,7 +566,8 @@ macro_rules! on_every_backend {
 on_every_backend!(
     tables:
         every_usage_message_delivered_twice_and_shuffled_counts_once,
-        an_attempt_that_died_after_charging_is_resolved_with_its_own_request;
+        an_attempt_that_died_after_charging_is_resolved_with_its_own_request,
+        error_paths_tell_the_truth;
     fixtures:
         a_fault_at_each_write_of_the_aggregator_then_a_rerun_counts_once,
         a_fault_at_each_write_of_the_payment_path_then_a_rerun_charges_once,

@@ -515,6 +515,221 @@ mod cases {
         );
     }
 
+    /// A plan that prices `metrics` by volume at 1¢ a unit, 500¢ a month.
+    fn metered_plan(code: &str, metrics: &[&str]) -> PlanDraft {
+        PlanDraft {
+            code: code.into(),
+            name: code.into(),
+            amount_cents: 500,
+            interval: "month".into(),
+            usage_charges: metrics
+                .iter()
+                .map(|m| UsageChargeDraft {
+                    metric: (*m).into(),
+                    mode: "volume".into(),
+                    tiers: vec![TierDraft {
+                        up_to: None,
+                        unit_amount_decimal: "1".into(),
+                        flat_amount_cents: None,
+                    }],
+                })
+                .collect(),
+            ..PlanDraft::default()
+        }
+    }
+
+    async fn change(
+        app: &App,
+        subscription_id: &str,
+        plan_code: &str,
+        effective: &str,
+    ) -> Result<subscriptions::SubscriptionWithInvoice, AppError> {
+        let request = ChangePlan {
+            plan_code: plan_code.into(),
+            effective: Some(effective.into()),
+        };
+        subscriptions::change_plan(app, subscription_id, request, &admin()).await
+    }
+
+    /// Issue 16.3: a plan change, now or at the period end, is refused when a new subscription
+    /// to that plan would be (a metric another live subscription prices, a plan the user
+    /// already holds, an archived plan); and a scheduled change that became impossible after
+    /// it was accepted never leaves the subscription stuck.
+    pub async fn a_plan_change_keeps_the_rules_of_a_new_subscription(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, true).await; // prices api_calls
+        plan(&app, "basic", 1000, false).await;
+        for draft in [
+            metered_plan("calls", &["api_calls"]),
+            metered_plan("storage", &["storage_gb"]),
+            metered_plan("disks", &["storage_gb"]),
+            metered_plan("old", &[]),
+        ] {
+            plans::create_plan(&app, draft, &admin()).await.unwrap();
+        }
+        plans::archive_plan(&app, "old", &admin()).await.unwrap();
+        let usr = user(&app, "rules@example.com", "pm_card_ok").await;
+        let pro = subscribe(&app, &usr, "pro").await.subscription;
+        let basic = subscribe(&app, &usr, "basic").await.subscription;
+        set_clock(&app, "2027-01-10T00:00:00Z").await;
+        for effective in ["now", "period_end"] {
+            let refused = change(&app, &basic.id, "calls", effective).await.unwrap_err();
+            assert_eq!(
+                (refused.kind(), refused.code(), refused.param()),
+                (ErrorKind::Conflict, "metric_already_priced", Some("plan_code")),
+                "{effective}: api_calls is priced by the pro subscription"
+            );
+            let refused = change(&app, &basic.id, "pro", effective).await.unwrap_err();
+            assert_eq!(
+                (refused.kind(), refused.code()),
+                (ErrorKind::Conflict, "subscription_exists"),
+                "{effective}: the user already holds pro"
+            );
+            let refused = change(&app, &basic.id, "old", effective).await.unwrap_err();
+            assert_eq!(
+                (refused.kind(), refused.code()),
+                (ErrorKind::Conflict, "plan_archived"),
+                "{effective}"
+            );
+        }
+        let unchanged = subscriptions::get_subscription(&app, &basic.id).await.unwrap();
+        assert_eq!(unchanged.pending_plan_code, None, "nothing was scheduled");
+
+        // Scheduled while nobody else priced storage_gb; then a new subscription, to another
+        // plan that prices it, takes it.
+        let storage_user = user(&app, "later@example.com", "pm_card_ok").await;
+        let first = subscribe(&app, &storage_user, "basic").await.subscription;
+        let scheduled = change(&app, &first.id, "storage", "period_end").await.unwrap();
+        assert_eq!(
+            scheduled.subscription.pending_plan_code.as_deref(),
+            Some("storage")
+        );
+        subscribe(&app, &storage_user, "disks").await;
+        set_clock(&app, "2027-02-10T00:00:00Z").await;
+        let report = runs::invoice_run(&app, at("2027-02-10T00:00:00Z")).await.unwrap();
+        assert!(report.invoices_created >= 1);
+        let renewed = subscriptions::get_subscription(&app, &first.id).await.unwrap();
+        assert_eq!(
+            (
+                renewed.plan_code.as_str(),
+                renewed.pending_plan_code.as_deref(),
+                renewed.current_period_start
+            ),
+            ("basic", None, at("2027-02-10T00:00:00Z")),
+            "renewed on its current plan, the schedule dropped"
+        );
+        assert_eq!(
+            amounts(&invoices_of(&app, &first.id).await[1]),
+            [(LineKind::BaseFee, 1000)]
+        );
+        let dropped = app
+            .ledger
+            .audit(
+                &AuditFilter {
+                    entity_id: Some(first.id.clone()),
+                    action: Some(billing_core::audit::AuditAction::SubscriptionPlanChangeDropped),
+                },
+                &PageRequest::first(10),
+            )
+            .await
+            .unwrap()
+            .data;
+        assert_eq!(dropped.len(), 1, "the audit log says the change was dropped");
+        assert_eq!(dropped[0].data["pending_plan_code"], "storage");
+        assert_eq!(dropped[0].data["code"], "metric_already_priced");
+        assert!(
+            dropped[0].data["reason"]
+                .as_str()
+                .unwrap()
+                .contains("storage_gb"),
+            "{:?}",
+            dropped[0].data
+        );
+        // Not stuck: the next period renews like any other.
+        set_clock(&app, "2027-03-10T00:00:00Z").await;
+        runs::invoice_run(&app, at("2027-03-10T00:00:00Z")).await.unwrap();
+        assert_eq!(invoices_of(&app, &first.id).await.len(), 3);
+        let _ = pro;
+    }
+
+    /// Issue 16.4: usage accepted before a cancel now, or before a change to a plan that does
+    /// not price its metric, and aggregated only after it, is billed as `usage_late`: on the
+    /// subscription's next invoice while it lives, on an invoice of its own once it has ended.
+    pub async fn usage_accepted_before_a_cancel_or_a_plan_change_is_billed_late(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, true).await; // graduated: 100,000 free, then 0.05
+        plan(&app, "basic", 1000, false).await;
+        let canceled_user = user(&app, "gone@example.com", "pm_card_ok").await;
+        let changed_user = user(&app, "moved@example.com", "pm_card_ok").await;
+        let canceled = subscribe(&app, &canceled_user, "pro").await.subscription;
+        let changed = subscribe(&app, &changed_user, "pro").await.subscription;
+        set_clock(&app, "2027-01-10T00:00:00Z").await;
+        // Accepted now; the aggregator is held back until after the changes.
+        usage::ingest_usage(
+            &app,
+            IngestUsage {
+                events: vec![
+                    event("c1", &canceled_user, 200_000, "2027-01-10T00:00:00Z"),
+                    event("m1", &changed_user, 150_000, "2027-01-10T00:00:00Z"),
+                ],
+            },
+        )
+        .await
+        .unwrap();
+        set_clock(&app, "2027-01-15T00:00:00Z").await;
+        subscriptions::cancel(
+            &app,
+            &canceled.id,
+            Cancel {
+                at_period_end: Some(false),
+            },
+            &admin(),
+        )
+        .await
+        .unwrap();
+        change(&app, &changed.id, "basic", "now").await.unwrap();
+        let report = usage::drain_usage_queue(&app).await.unwrap();
+        assert_eq!((report.counted, report.late), (2, 2), "both events are late");
+
+        let run = runs::invoice_run(&app, at("2027-01-15T00:00:00Z")).await.unwrap();
+        assert_eq!(run.invoices_created, 1, "only the ended subscription bills now");
+        let own = invoices_of(&app, &canceled.id).await;
+        let late = own.last().unwrap();
+        assert_eq!(
+            late.billing_reason,
+            billing_core::invoice::BillingReason::UsageLate
+        );
+        // 200,000 units of January under pro: 100,000 free, 100,000 × 0.05.
+        assert_eq!(
+            amounts(late),
+            [(LineKind::UsageLate, 0), (LineKind::UsageLate, 5_000)]
+        );
+        assert_eq!(
+            (late.lines[1].period_start, late.lines[1].period_end),
+            (at("2027-01-01T00:00:00Z"), at("2027-01-15T00:00:00Z"))
+        );
+        let again = runs::invoice_run(&app, at("2027-01-20T00:00:00Z")).await.unwrap();
+        assert_eq!(again.invoices_created, 0, "billed once, and nothing early");
+        assert_eq!(invoices_of(&app, &canceled.id).await.len(), own.len());
+
+        // The moved subscription bills its late usage at its next renewal, by the old plan.
+        set_clock(&app, "2027-02-15T00:00:00Z").await;
+        runs::invoice_run(&app, at("2027-02-15T00:00:00Z")).await.unwrap();
+        let renewal = invoices_of(&app, &changed.id).await.last().cloned().unwrap();
+        assert_eq!(
+            amounts(&renewal),
+            [
+                (LineKind::BaseFee, 1000),
+                (LineKind::UsageLate, 0),
+                (LineKind::UsageLate, 2_500)
+            ]
+        );
+        set_clock(&app, "2027-03-15T00:00:00Z").await;
+        runs::invoice_run(&app, at("2027-03-15T00:00:00Z")).await.unwrap();
+        let next = invoices_of(&app, &changed.id).await.last().cloned().unwrap();
+        assert_eq!(amounts(&next), [(LineKind::BaseFee, 1000)], "billed once");
+    }
+
     pub async fn notes_and_voids_follow_their_rules(app: App) {
         set_clock(&app, "2027-01-01T00:00:00Z").await;
         plan(&app, "pro", 2900, false).await;
@@ -624,4 +839,6 @@ on_every_backend!(
     notes_and_voids_follow_their_rules,
     a_webhook_completes_the_invoice_once,
     a_refused_plan_change_leaves_the_period_open_for_usage,
+    a_plan_change_keeps_the_rules_of_a_new_subscription,
+    usage_accepted_before_a_cancel_or_a_plan_change_is_billed_late,
 );

@@ -20,6 +20,11 @@ pub enum AuditAction {
     SubscriptionPlanChanged,
     #[serde(rename = "subscription.plan_change_scheduled")]
     SubscriptionPlanChangeScheduled,
+    /// Not in BILLING.md's list: a scheduled plan change that could not be applied at the
+    /// renewal (another live subscription of the user took the plan or a metric since), so the
+    /// subscription renewed on its current plan. See docs/billing-decisions.md.
+    #[serde(rename = "subscription.plan_change_dropped")]
+    SubscriptionPlanChangeDropped,
     #[serde(rename = "subscription.renewed")]
     SubscriptionRenewed,
     #[serde(rename = "subscription.trial_ended")]
@@ -71,7 +76,7 @@ pub enum EntityType {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 23] = [
+    pub const ALL: [AuditAction; 24] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::PlanCreated,
@@ -79,6 +84,7 @@ impl AuditAction {
         Self::SubscriptionCreated,
         Self::SubscriptionPlanChanged,
         Self::SubscriptionPlanChangeScheduled,
+        Self::SubscriptionPlanChangeDropped,
         Self::SubscriptionRenewed,
         Self::SubscriptionTrialEnded,
         Self::SubscriptionCancelScheduled,
@@ -107,6 +113,7 @@ impl AuditAction {
             Self::SubscriptionCreated => "subscription.created",
             Self::SubscriptionPlanChanged => "subscription.plan_changed",
             Self::SubscriptionPlanChangeScheduled => "subscription.plan_change_scheduled",
+            Self::SubscriptionPlanChangeDropped => "subscription.plan_change_dropped",
             Self::SubscriptionRenewed => "subscription.renewed",
             Self::SubscriptionTrialEnded => "subscription.trial_ended",
             Self::SubscriptionCancelScheduled => "subscription.cancel_scheduled",
@@ -137,6 +144,7 @@ impl AuditAction {
             Self::SubscriptionCreated
             | Self::SubscriptionPlanChanged
             | Self::SubscriptionPlanChangeScheduled
+            | Self::SubscriptionPlanChangeDropped
             | Self::SubscriptionRenewed
             | Self::SubscriptionTrialEnded
             | Self::SubscriptionCancelScheduled

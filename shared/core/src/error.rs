@@ -142,6 +142,7 @@ impl BillingError {
             Self::UnknownPlan { .. }
             | Self::PlanArchived { .. }
             | Self::SamePlan { .. }
+            | Self::MetricAlreadyPriced { .. }
             | Self::CurrencyMismatch { .. } => Some("plan_code"),
             Self::CreditNoteOverCap { .. } => Some("amount_cents"),
             _ => None,

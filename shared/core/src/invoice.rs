@@ -69,6 +69,9 @@ pub enum BillingReason {
     SubscriptionUpdate,
     /// Cancel now.
     SubscriptionCancel,
+    /// Usage of an ended subscription's billed periods aggregated after it ended: an invoice
+    /// of its own, since the subscription has no next invoice (docs/billing-decisions.md).
+    UsageLate,
     /// Debit note.
     Manual,
 }
@@ -80,6 +83,7 @@ impl BillingReason {
             Self::SubscriptionCycle => "subscription_cycle",
             Self::SubscriptionUpdate => "subscription_update",
             Self::SubscriptionCancel => "subscription_cancel",
+            Self::UsageLate => "usage_late",
             Self::Manual => "manual",
         }
     }

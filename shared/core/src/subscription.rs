@@ -478,6 +478,43 @@ impl Subscription {
         })
     }
 
+    /// Forgets the plan change scheduled for the period end, for a renewal that cannot apply
+    /// it (the plan or one of its metrics was taken by another live subscription of the user
+    /// since it was scheduled): the subscription renews on its current plan instead of never.
+    pub fn drop_scheduled_plan_change(&self) -> Transition {
+        if self.pending_plan_code.is_none() {
+            return Transition::unchanged(self);
+        }
+        let mut next = self.clone();
+        next.pending_plan_code = None;
+        Transition {
+            subscription: next,
+            invoice: None,
+            actions: vec![AuditAction::SubscriptionPlanChangeDropped],
+        }
+    }
+
+    /// The invoice of its own that bills late usage of this subscription once it has ended
+    /// (canceled: it has no next invoice to carry it). Its lines are the `usage_late` lines,
+    /// each with its own period; the invoice's period is the instant it is made, as Stripe
+    /// gives invoices outside a cycle, which also makes it one invoice per (subscription,
+    /// instant): late usage arriving later gets the next one.
+    pub fn late_usage_invoice(
+        &self,
+        plan: &Plan,
+        lines: Vec<InvoiceLine>,
+        now: Timestamp,
+    ) -> Result<Option<InvoiceDraft>> {
+        if self.is_live() {
+            return Err(BillingError::IllegalTransition {
+                status: self.status.as_str(),
+                action: "bill late usage on an invoice of its own for",
+            });
+        }
+        Ok((!lines.is_empty())
+            .then(|| self.draft(BillingReason::UsageLate, plan, Period::new(now, now), lines)))
+    }
+
     /// Cancels at the end of the current period. Asking twice changes nothing the second time.
     pub fn cancel_at_period_end(&self, now: Timestamp) -> Result<Transition> {
         self.ensure_live("cancel")?;

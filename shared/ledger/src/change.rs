@@ -220,17 +220,62 @@ impl Change {
                 self.claim_plan(after, plan_after)?;
             }
         }
+        // When the subscription stopped pricing: its end, or the start of the period on the
+        // plan without the metric.
+        let released_at = after.canceled_at.unwrap_or(after.current_period_start);
         for metric in held.difference(&wanted) {
             self.delete(
                 keys::metric_claim(&after.user_id, metric),
                 owned_by_this(),
                 None,
             );
+            let release = to_item(
+                "metric_release",
+                &serde_json::json!({"subscription_id": after.id}),
+                &keys::metric_release(&after.user_id, metric, released_at, &after.id),
+                None,
+                vec![],
+            )?;
+            self.put(release, Condition::Always, None);
         }
         for metric in wanted.difference(&held) {
             self.claim_metric(after, metric)?;
         }
         Ok(())
+    }
+
+    /// Checks, without taking them, that the claims a move of `subscription` from
+    /// `plan_before` to `plan_after` would take are free: the (user, plan) claim and every
+    /// metric `plan_after` prices that `plan_before` does not. A plan change scheduled for the
+    /// period end is checked like this when it is requested, so it fails then (409) and not at
+    /// every renewal after.
+    pub fn require_claims_free(
+        &mut self,
+        subscription: &Subscription,
+        plan_before: &Plan,
+        plan_after: &Plan,
+    ) {
+        let check = |key: Key| TransactItem::ConditionCheck {
+            key,
+            condition: Condition::NotExists,
+        };
+        if plan_before.code != plan_after.code {
+            self.writes.push((
+                check(keys::plan_claim(&subscription.user_id, &plan_after.code)),
+                Some(Conflict::PlanAlreadySubscribed {
+                    plan_code: plan_after.code.clone(),
+                }),
+            ));
+        }
+        let held: BTreeSet<&str> = plan_before.metrics().collect();
+        for metric in plan_after.metrics().filter(|m| !held.contains(m)) {
+            self.writes.push((
+                check(keys::metric_claim(&subscription.user_id, metric)),
+                Some(Conflict::MetricClaimed {
+                    metric: metric.to_owned(),
+                }),
+            ));
+        }
     }
 
     fn claim_plan(&mut self, subscription: &Subscription, plan: &Plan) -> Result<()> {
@@ -466,22 +511,45 @@ impl Change {
         ));
     }
 
-    /// Adds late usage of a closed period, for the subscription's next invoice.
-    pub fn add_late_usage(&mut self, late: &LateUsage) {
+    /// Adds late usage of a closed period, for the subscription's next invoice. The item is in
+    /// the renewal index at `due_at` (the subscription's period end while it lives, now once it
+    /// has ended), so the invoice run bills it even if no renewal ever comes: a subscription
+    /// that ends meanwhile bills it on an invoice of its own.
+    pub fn add_late_usage(&mut self, late: &LateUsage, due_at: Timestamp) {
         let delta = i64::try_from(late.quantity).unwrap_or(i64::MAX);
         self.writes.push((
             TransactItem::Update {
                 key: keys::late_usage(&late.subscription_id, late.period_start, &late.metric),
-                update: Update::new()
-                    .add("quantity", delta)
-                    .set("subscription_id", s(&late.subscription_id))
-                    .set("period_start", s(sortable(late.period_start)))
-                    .set("period_end", s(sortable(late.period_end)))
-                    .set("plan_code", s(&late.plan_code))
-                    .set("metric", s(&late.metric)),
+                update: late_usage_due(
+                    Update::new()
+                        .add("quantity", delta)
+                        .set("subscription_id", s(&late.subscription_id))
+                        .set("period_start", s(sortable(late.period_start)))
+                        .set("period_end", s(sortable(late.period_end)))
+                        .set("plan_code", s(&late.plan_code))
+                        .set("metric", s(&late.metric)),
+                    &late.subscription_id,
+                    due_at,
+                ),
                 condition: Condition::Always,
             },
             None,
+        ));
+    }
+
+    /// Moves waiting late usage to `due_at` in the renewal index: a live subscription whose
+    /// period was moved (a plan change now) bills it at its next renewal.
+    pub fn reschedule_late_usage(&mut self, late: &LateUsage, due_at: Timestamp) {
+        self.writes.push((
+            TransactItem::Update {
+                key: keys::late_usage(&late.subscription_id, late.period_start, &late.metric),
+                update: late_usage_due(Update::new(), &late.subscription_id, due_at),
+                condition: Condition::Exists,
+            },
+            Some(Conflict::Stale {
+                entity: "late_usage",
+                id: late.subscription_id.clone(),
+            }),
         ));
     }
 
@@ -563,6 +631,18 @@ impl Change {
         );
         Ok(())
     }
+}
+
+/// The renewal-index attributes of a late usage item: the run finds it by its subscription's
+/// id, like the subscription's own item.
+fn late_usage_due(update: Update, subscription_id: &str, due_at: Timestamp) -> Update {
+    update
+        .set("id", s(subscription_id))
+        .set(
+            gsi::DUE_PK,
+            s(keys::renewal_due_partition(keys::shard_of(subscription_id))),
+        )
+        .set(gsi::DUE_SK, newest_sk(due_at, subscription_id))
 }
 
 fn token_item(token: &Token, version: u64) -> Result<billing_store::Item> {

@@ -218,6 +218,25 @@ pub fn late_usage_partition(subscription_id: &str) -> String {
     format!("LATE#{subscription_id}")
 }
 
+/// Written when a subscription stops pricing a metric (it ended, or moved to a plan without
+/// it): the metric's claim is gone then, and this says who priced (user, metric) until when, so
+/// usage of that time aggregated later still finds its subscription and seal.
+pub fn metric_release(
+    user_id: &str,
+    metric: &str,
+    released_at: Timestamp,
+    subscription_id: &str,
+) -> Key {
+    Key::new(
+        metric_release_partition(user_id, metric),
+        format!("{}#{subscription_id}", sortable(released_at)),
+    )
+}
+
+pub fn metric_release_partition(user_id: &str, metric: &str) -> String {
+    format!("METRICREL#{user_id}#{metric}")
+}
+
 pub const SEAL_PREFIX: &str = "SEAL#";
 
 /// GSI partitions.

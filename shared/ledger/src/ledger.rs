@@ -728,6 +728,31 @@ impl Ledger {
         Ok((at < seal.period_end).then_some(seal))
     }
 
+    /// The subscription that priced `metric` for `user_id` at `at` and has stopped pricing it
+    /// since (ended, or moved to a plan without it), if any: the first release after `at` is
+    /// the one of the subscription that held the metric's claim at `at`, since claims are
+    /// exclusive. (If nobody held it then, the first release is of a later holder, whose seals
+    /// do not cover `at`.)
+    pub async fn subscription_that_priced(
+        &self,
+        user_id: &str,
+        metric: &str,
+        at: Timestamp,
+    ) -> Result<Option<String>> {
+        let query = Query::partition(
+            Index::Primary,
+            keys::metric_release_partition(user_id, metric),
+            1,
+        )
+        // Released strictly after `at`: "{at}#~" sorts after every release at `at` itself.
+        .sort(SortKeyCondition::GreaterThan(format!("{}#~", sortable(at))));
+        let page = self.table.query(query).await?;
+        Ok(page
+            .items
+            .first()
+            .and_then(|item| string_attribute(item, "subscription_id")))
+    }
+
     /// Late usage of a subscription waiting for its next invoice.
     pub async fn late_usage(&self, subscription_id: &str) -> Result<Vec<LateUsage>> {
         let query = Query::partition(
