@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use billing_core::payment::DunningSchedule;
+
 use std::sync::Arc;
 
 use billing_api::ApiConfig;
@@ -21,6 +23,8 @@ pub struct LocalConfig {
     pub store: StoreChoice,
     /// `BILLING_PAYMENT_GATEWAY`: the simulated gateway of BILLING.md, or Stripe.
     pub gateway: Arc<dyn PaymentGateway>,
+    /// `BILLING_PAYMENT_RETRY_SCHEDULE`: when failed payments are retried.
+    pub dunning: DunningSchedule,
     pub api: ApiConfig,
     /// True when no `BILLING_ADMIN_TOKEN` was given and one was generated (it is printed).
     pub admin_token_generated: bool,
@@ -87,10 +91,13 @@ impl LocalConfig {
         .map_err(|e| ConfigError(e.to_string()))?;
         let gateway =
             billing_stripe::gateway_from_lookup(&lookup).map_err(|e| ConfigError(e.to_string()))?;
+        let dunning = billing_app::config::dunning_from_lookup(&lookup)
+            .map_err(|e| ConfigError(e.to_string()))?;
         Ok(Self {
             addr,
             store,
             gateway,
+            dunning,
             api,
             admin_token_generated: generated,
             invoice_run_every: period(&lookup, "BILLING_INVOICE_RUN_EVERY")?,
@@ -201,6 +208,7 @@ mod tests {
             ("BILLING_ADDR", "nowhere"),
             ("BILLING_STORE", "postgres"),
             ("BILLING_INVOICE_RUN_EVERY", "soon"),
+            ("BILLING_PAYMENT_RETRY_SCHEDULE", "3d,1d"),
             ("BILLING_PAYMENT_GATEWAY", "paypal"),
             ("BILLING_TEST_CLOCK", "yes"),
         ] {

@@ -61,6 +61,13 @@ pub enum AppError {
 
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// A setting read at start does not hold: the process must not start with it.
+    #[error("{variable}: {message}")]
+    Config {
+        variable: &'static str,
+        message: String,
+    },
 }
 
 impl AppError {
@@ -71,7 +78,7 @@ impl AppError {
             Self::Conflict { .. } => ErrorKind::Conflict,
             Self::PaymentDeclined { .. } => ErrorKind::Payment,
             Self::Unavailable(_) => ErrorKind::Unavailable,
-            Self::Internal(_) => ErrorKind::Internal,
+            Self::Internal(_) | Self::Config { .. } => ErrorKind::Internal,
             Self::Billing(error) => match error {
                 BillingError::Invalid(_)
                 | BillingError::CurrencyMismatch { .. }
@@ -101,7 +108,7 @@ impl AppError {
             Self::Billing(error) => error.code(),
             Self::PaymentDeclined { code, .. } => code,
             Self::Unavailable(_) => "store_unavailable",
-            Self::Internal(_) => "internal_error",
+            Self::Internal(_) | Self::Config { .. } => "internal_error",
         }
     }
 
@@ -119,7 +126,7 @@ impl AppError {
     pub fn public_message(&self) -> String {
         match self {
             Self::Unavailable(_) => "the store is unavailable; retry shortly".to_owned(),
-            Self::Internal(_) => "internal error".to_owned(),
+            Self::Internal(_) | Self::Config { .. } => "internal error".to_owned(),
             other => other.to_string(),
         }
     }

@@ -96,6 +96,19 @@ pub async fn void_invoice(app: &App, id: &str, actor: &Actor) -> Result<Invoice,
         let mut change = Change::new();
         change.update_invoice(&invoice, read.version)?;
         audit(&mut change, action, id, actor, now, serde_json::json!({}))?;
+        // Voiding stops its collection: a subscription past due on it alone is active again.
+        if let Some(subscription_id) = &invoice.subscription_id {
+            settle_subscription(
+                app,
+                &mut change,
+                subscription_id,
+                SubscriptionEffect::Recover,
+                id,
+                now,
+                actor,
+            )
+            .await?;
+        }
         app.ledger.commit(change).await?;
         Ok(invoice)
     })
@@ -410,31 +423,97 @@ pub(crate) async fn record_attempt(
             serde_json::json!({"attempt_count": invoice.attempt_count}),
         )?;
     }
-    if let Some(subscription_id) = &invoice.subscription_id
-        && effect.subscription != SubscriptionEffect::None
-        && let Some(sub_read) = app.ledger.subscription(subscription_id).await?
-        && let Some(transition) = subscription_transition(&sub_read.value, effect.subscription, now)
-        && !transition.actions.is_empty()
-    {
-        let plan = app
-            .ledger
-            .plan(&sub_read.value.plan_code)
-            .await?
-            .ok_or_else(|| AppError::not_found("plan", &sub_read.value.plan_code))?
-            .value;
-        change
-            .update_subscription(&transition.subscription, sub_read.version, &plan, &plan)
-            .map_err(AppError::from)?;
-        for action in &transition.actions {
-            write(
-                change,
-                *action,
-                subscription_id,
-                serde_json::json!({"invoice_id": id}),
-            )?;
-        }
+    if let Some(subscription_id) = &invoice.subscription_id {
+        settle_subscription(
+            app,
+            change,
+            subscription_id,
+            effect.subscription,
+            id,
+            now,
+            actor,
+        )
+        .await?;
     }
     Ok(InvoiceWithPayment { invoice, payment })
+}
+
+/// Applies what an invoice's outcome does to its subscription (past due, recovered, canceled)
+/// in `change`. Recovery (`past_due → active`) happens only when no other invoice of the
+/// subscription is still failing: paying one of two failing invoices leaves it past due.
+pub(crate) async fn settle_subscription(
+    app: &App,
+    change: &mut Change,
+    subscription_id: &str,
+    effect: SubscriptionEffect,
+    settled_invoice_id: &str,
+    now: Timestamp,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    if effect == SubscriptionEffect::None {
+        return Ok(());
+    }
+    let Some(sub_read) = app.ledger.subscription(subscription_id).await? else {
+        return Ok(());
+    };
+    let Some(transition) = subscription_transition(&sub_read.value, effect, now) else {
+        return Ok(());
+    };
+    if transition.actions.is_empty()
+        || (effect == SubscriptionEffect::Recover
+            && another_invoice_failing(app, subscription_id, settled_invoice_id).await?)
+    {
+        return Ok(());
+    }
+    let plan = app
+        .ledger
+        .plan(&sub_read.value.plan_code)
+        .await?
+        .ok_or_else(|| AppError::not_found("plan", &sub_read.value.plan_code))?
+        .value;
+    change
+        .update_subscription(&transition.subscription, sub_read.version, &plan, &plan)
+        .map_err(AppError::from)?;
+    for action in &transition.actions {
+        audit(
+            change,
+            *action,
+            subscription_id,
+            actor,
+            now,
+            serde_json::json!({"invoice_id": settled_invoice_id}),
+        )
+        .map_err(crate::support::fail)?;
+    }
+    Ok(())
+}
+
+/// Whether an open invoice of `subscription_id` other than `except` has a failed attempt.
+async fn another_invoice_failing(
+    app: &App,
+    subscription_id: &str,
+    except: &str,
+) -> Result<bool, AppError> {
+    let filter = InvoiceFilter {
+        subscription_id: Some(subscription_id.to_owned()),
+        status: Some(InvoiceStatus::Open),
+        ..InvoiceFilter::default()
+    };
+    let mut page = PageRequest::first(billing_ledger::PAGE_LIMIT_MAX);
+    loop {
+        let listing = app.ledger.invoices(&filter, &page).await?;
+        if listing
+            .data
+            .iter()
+            .any(|invoice| invoice.id != except && invoice.attempt_count > 0)
+        {
+            return Ok(true);
+        }
+        match listing.next_cursor {
+            Some(cursor) => page.cursor = Some(cursor),
+            None => return Ok(false),
+        }
+    }
 }
 
 /// What a payment outcome does to the invoice's subscription.

@@ -4,6 +4,7 @@
 //! its audit entries.
 
 pub mod clock;
+pub mod config;
 pub mod context;
 pub mod counters;
 pub mod error;

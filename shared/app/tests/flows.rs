@@ -730,6 +730,72 @@ mod cases {
         assert_eq!(amounts(&next), [(LineKind::BaseFee, 1000)], "billed once");
     }
 
+    /// Issue 16.7: `past_due` returns to `active` only when no invoice of the subscription is
+    /// still failing, and voiding the failing invoice clears it; the retry schedule is the
+    /// configured one.
+    pub async fn past_due_ends_only_when_no_invoice_is_failing(app: App) {
+        let mut app = app;
+        app.dunning = billing_app::config::dunning_from_lookup(|name| {
+            (name == billing_app::config::PAYMENT_RETRY_SCHEDULE_VAR).then(|| "12h,10d,20d".into())
+        })
+        .unwrap();
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, false).await;
+        let usr = user(&app, "due@example.com", "pm_card_declined").await;
+        let created = subscribe(&app, &usr, "pro").await;
+        let january = created.invoice.unwrap();
+        runs::payment_run(&app, at("2027-01-01T00:00:00Z")).await.unwrap();
+        let failed = invoices::get_invoice(&app, &january.id).await.unwrap();
+        assert_eq!(
+            (failed.attempt_count, failed.next_payment_attempt),
+            (1, Some(at("2027-01-01T12:00:00Z"))),
+            "the configured schedule: the first retry 12 hours after finalization"
+        );
+        let status = || async {
+            subscriptions::get_subscription(&app, &created.subscription.id)
+                .await
+                .unwrap()
+                .status
+        };
+        assert_eq!(status().await, SubscriptionStatus::PastDue);
+        set_clock(&app, "2027-02-01T00:00:00Z").await;
+        runs::invoice_run(&app, at("2027-02-01T00:00:00Z")).await.unwrap();
+        runs::payment_run(&app, at("2027-02-01T00:00:00Z")).await.unwrap();
+        let february = invoices_of(&app, &created.subscription.id).await[1].clone();
+        assert_eq!(
+            invoices::get_invoice(&app, &february.id).await.unwrap().attempt_count,
+            1,
+            "the renewal invoice is failing too"
+        );
+        let card = users::UpdateUser {
+            name: None,
+            payment_method: Some(Some("pm_card_ok".into())),
+        };
+        users::update_user(&app, &usr, card, &admin()).await.unwrap();
+        invoices::pay_invoice(&app, &january.id, &admin()).await.unwrap();
+        assert_eq!(
+            status().await,
+            SubscriptionStatus::PastDue,
+            "February is still failing"
+        );
+        invoices::void_invoice(&app, &february.id, &admin()).await.unwrap();
+        assert_eq!(status().await, SubscriptionStatus::Active, "nothing is failing now");
+        let recovered = app
+            .ledger
+            .audit(
+                &AuditFilter {
+                    entity_id: Some(created.subscription.id.clone()),
+                    action: Some(billing_core::audit::AuditAction::SubscriptionRecovered),
+                },
+                &PageRequest::first(10),
+            )
+            .await
+            .unwrap()
+            .data;
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(recovered[0].data["invoice_id"], february.id);
+    }
+
     pub async fn notes_and_voids_follow_their_rules(app: App) {
         set_clock(&app, "2027-01-01T00:00:00Z").await;
         plan(&app, "pro", 2900, false).await;
@@ -841,4 +907,5 @@ on_every_backend!(
     a_refused_plan_change_leaves_the_period_open_for_usage,
     a_plan_change_keeps_the_rules_of_a_new_subscription,
     usage_accepted_before_a_cancel_or_a_plan_change_is_billed_late,
+    past_due_ends_only_when_no_invoice_is_failing,
 );

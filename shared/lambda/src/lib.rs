@@ -53,6 +53,8 @@ pub async fn app(
     let mut app = App::local(Ledger::new(table), clock).with_metrics(metrics);
     app.gateway = billing_stripe::gateway_from_lookup(|name| std::env::var(name).ok())
         .map_err(|error| error.to_string())?;
+    app.dunning = billing_app::config::dunning_from_lookup(|name| std::env::var(name).ok())
+        .map_err(|error| error.to_string())?;
     if std::env::var(billing_sqs::QUEUE_URL_VAR).is_ok_and(|url| !url.trim().is_empty()) {
         app.usage_queue = Arc::new(
             billing_sqs::SqsUsageQueue::from_env()
