@@ -288,7 +288,10 @@ mod cases {
         // The writes of one attempt: lease, pending marker, the outcome, the lease's release.
         faulty.arm(4, Fault::Before);
         let paid = invoices::pay_invoice(&app, &invoice.id, &admin()).await;
-        assert!(faulty.disarm(), "the release of the lease was the write that failed");
+        assert!(
+            faulty.disarm(),
+            "the release of the lease was the write that failed"
+        );
         let paid = paid.expect("a successful charge is answered as one");
         assert_eq!(paid.payment.status, PaymentStatus::Succeeded);
         assert_eq!(paid.invoice.status, InvoiceStatus::Paid);
@@ -311,7 +314,10 @@ mod cases {
         .to_string();
         faulty.arm(2, Fault::Before);
         let answer = webhooks::handle_stripe_event(&app, body.as_bytes()).await;
-        assert!(faulty.disarm(), "recording the event was the write that failed");
+        assert!(
+            faulty.disarm(),
+            "recording the event was the write that failed"
+        );
         let error = answer.expect_err("an event that was not recorded is not answered 200");
         assert_eq!(error.kind(), ErrorKind::Unavailable);
         // Stripe's retry is then recorded once.

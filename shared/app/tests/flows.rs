@@ -573,10 +573,16 @@ mod cases {
         let basic = subscribe(&app, &usr, "basic").await.subscription;
         set_clock(&app, "2027-01-10T00:00:00Z").await;
         for effective in ["now", "period_end"] {
-            let refused = change(&app, &basic.id, "calls", effective).await.unwrap_err();
+            let refused = change(&app, &basic.id, "calls", effective)
+                .await
+                .unwrap_err();
             assert_eq!(
                 (refused.kind(), refused.code(), refused.param()),
-                (ErrorKind::Conflict, "metric_already_priced", Some("plan_code")),
+                (
+                    ErrorKind::Conflict,
+                    "metric_already_priced",
+                    Some("plan_code")
+                ),
                 "{effective}: api_calls is priced by the pro subscription"
             );
             let refused = change(&app, &basic.id, "pro", effective).await.unwrap_err();
@@ -592,23 +598,31 @@ mod cases {
                 "{effective}"
             );
         }
-        let unchanged = subscriptions::get_subscription(&app, &basic.id).await.unwrap();
+        let unchanged = subscriptions::get_subscription(&app, &basic.id)
+            .await
+            .unwrap();
         assert_eq!(unchanged.pending_plan_code, None, "nothing was scheduled");
 
         // Scheduled while nobody else priced storage_gb; then a new subscription, to another
         // plan that prices it, takes it.
         let storage_user = user(&app, "later@example.com", "pm_card_ok").await;
         let first = subscribe(&app, &storage_user, "basic").await.subscription;
-        let scheduled = change(&app, &first.id, "storage", "period_end").await.unwrap();
+        let scheduled = change(&app, &first.id, "storage", "period_end")
+            .await
+            .unwrap();
         assert_eq!(
             scheduled.subscription.pending_plan_code.as_deref(),
             Some("storage")
         );
         subscribe(&app, &storage_user, "disks").await;
         set_clock(&app, "2027-02-10T00:00:00Z").await;
-        let report = runs::invoice_run(&app, at("2027-02-10T00:00:00Z")).await.unwrap();
+        let report = runs::invoice_run(&app, at("2027-02-10T00:00:00Z"))
+            .await
+            .unwrap();
         assert!(report.invoices_created >= 1);
-        let renewed = subscriptions::get_subscription(&app, &first.id).await.unwrap();
+        let renewed = subscriptions::get_subscription(&app, &first.id)
+            .await
+            .unwrap();
         assert_eq!(
             (
                 renewed.plan_code.as_str(),
@@ -634,7 +648,11 @@ mod cases {
             .await
             .unwrap()
             .data;
-        assert_eq!(dropped.len(), 1, "the audit log says the change was dropped");
+        assert_eq!(
+            dropped.len(),
+            1,
+            "the audit log says the change was dropped"
+        );
         assert_eq!(dropped[0].data["pending_plan_code"], "storage");
         assert_eq!(dropped[0].data["code"], "metric_already_priced");
         assert!(
@@ -647,7 +665,9 @@ mod cases {
         );
         // Not stuck: the next period renews like any other.
         set_clock(&app, "2027-03-10T00:00:00Z").await;
-        runs::invoice_run(&app, at("2027-03-10T00:00:00Z")).await.unwrap();
+        runs::invoice_run(&app, at("2027-03-10T00:00:00Z"))
+            .await
+            .unwrap();
         assert_eq!(invoices_of(&app, &first.id).await.len(), 3);
         let _ = pro;
     }
@@ -689,10 +709,19 @@ mod cases {
         .unwrap();
         change(&app, &changed.id, "basic", "now").await.unwrap();
         let report = usage::drain_usage_queue(&app).await.unwrap();
-        assert_eq!((report.counted, report.late), (2, 2), "both events are late");
+        assert_eq!(
+            (report.counted, report.late),
+            (2, 2),
+            "both events are late"
+        );
 
-        let run = runs::invoice_run(&app, at("2027-01-15T00:00:00Z")).await.unwrap();
-        assert_eq!(run.invoices_created, 1, "only the ended subscription bills now");
+        let run = runs::invoice_run(&app, at("2027-01-15T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(
+            run.invoices_created, 1,
+            "only the ended subscription bills now"
+        );
         let own = invoices_of(&app, &canceled.id).await;
         let late = own.last().unwrap();
         assert_eq!(
@@ -708,14 +737,22 @@ mod cases {
             (late.lines[1].period_start, late.lines[1].period_end),
             (at("2027-01-01T00:00:00Z"), at("2027-01-15T00:00:00Z"))
         );
-        let again = runs::invoice_run(&app, at("2027-01-20T00:00:00Z")).await.unwrap();
+        let again = runs::invoice_run(&app, at("2027-01-20T00:00:00Z"))
+            .await
+            .unwrap();
         assert_eq!(again.invoices_created, 0, "billed once, and nothing early");
         assert_eq!(invoices_of(&app, &canceled.id).await.len(), own.len());
 
         // The moved subscription bills its late usage at its next renewal, by the old plan.
         set_clock(&app, "2027-02-15T00:00:00Z").await;
-        runs::invoice_run(&app, at("2027-02-15T00:00:00Z")).await.unwrap();
-        let renewal = invoices_of(&app, &changed.id).await.last().cloned().unwrap();
+        runs::invoice_run(&app, at("2027-02-15T00:00:00Z"))
+            .await
+            .unwrap();
+        let renewal = invoices_of(&app, &changed.id)
+            .await
+            .last()
+            .cloned()
+            .unwrap();
         assert_eq!(
             amounts(&renewal),
             [
@@ -725,8 +762,14 @@ mod cases {
             ]
         );
         set_clock(&app, "2027-03-15T00:00:00Z").await;
-        runs::invoice_run(&app, at("2027-03-15T00:00:00Z")).await.unwrap();
-        let next = invoices_of(&app, &changed.id).await.last().cloned().unwrap();
+        runs::invoice_run(&app, at("2027-03-15T00:00:00Z"))
+            .await
+            .unwrap();
+        let next = invoices_of(&app, &changed.id)
+            .await
+            .last()
+            .cloned()
+            .unwrap();
         assert_eq!(amounts(&next), [(LineKind::BaseFee, 1000)], "billed once");
     }
 
@@ -744,7 +787,9 @@ mod cases {
         let usr = user(&app, "due@example.com", "pm_card_declined").await;
         let created = subscribe(&app, &usr, "pro").await;
         let january = created.invoice.unwrap();
-        runs::payment_run(&app, at("2027-01-01T00:00:00Z")).await.unwrap();
+        runs::payment_run(&app, at("2027-01-01T00:00:00Z"))
+            .await
+            .unwrap();
         let failed = invoices::get_invoice(&app, &january.id).await.unwrap();
         assert_eq!(
             (failed.attempt_count, failed.next_payment_attempt),
@@ -759,11 +804,18 @@ mod cases {
         };
         assert_eq!(status().await, SubscriptionStatus::PastDue);
         set_clock(&app, "2027-02-01T00:00:00Z").await;
-        runs::invoice_run(&app, at("2027-02-01T00:00:00Z")).await.unwrap();
-        runs::payment_run(&app, at("2027-02-01T00:00:00Z")).await.unwrap();
+        runs::invoice_run(&app, at("2027-02-01T00:00:00Z"))
+            .await
+            .unwrap();
+        runs::payment_run(&app, at("2027-02-01T00:00:00Z"))
+            .await
+            .unwrap();
         let february = invoices_of(&app, &created.subscription.id).await[1].clone();
         assert_eq!(
-            invoices::get_invoice(&app, &february.id).await.unwrap().attempt_count,
+            invoices::get_invoice(&app, &february.id)
+                .await
+                .unwrap()
+                .attempt_count,
             1,
             "the renewal invoice is failing too"
         );
@@ -771,15 +823,25 @@ mod cases {
             name: None,
             payment_method: Some(Some("pm_card_ok".into())),
         };
-        users::update_user(&app, &usr, card, &admin()).await.unwrap();
-        invoices::pay_invoice(&app, &january.id, &admin()).await.unwrap();
+        users::update_user(&app, &usr, card, &admin())
+            .await
+            .unwrap();
+        invoices::pay_invoice(&app, &january.id, &admin())
+            .await
+            .unwrap();
         assert_eq!(
             status().await,
             SubscriptionStatus::PastDue,
             "February is still failing"
         );
-        invoices::void_invoice(&app, &february.id, &admin()).await.unwrap();
-        assert_eq!(status().await, SubscriptionStatus::Active, "nothing is failing now");
+        invoices::void_invoice(&app, &february.id, &admin())
+            .await
+            .unwrap();
+        assert_eq!(
+            status().await,
+            SubscriptionStatus::Active,
+            "nothing is failing now"
+        );
         let recovered = app
             .ledger
             .audit(

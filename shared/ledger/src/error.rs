@@ -60,10 +60,13 @@ pub enum LedgerError {
     #[error("a change may hold at most {max} writes, this one has {count}")]
     ChangeTooLarge { count: usize, max: usize },
 
-    /// A stored item does not decode: a bug or a manual edit, never a client error.
-    #[error("stored {entity} item does not decode: {message}")]
+    /// A stored item does not decode: a bug or a manual edit, never a client error, and never
+    /// read as a default (a usage sum read as 0 would under-bill silently). `key` is the item's
+    /// (`pk / sk`), for the log.
+    #[error("stored {entity} item {key} does not decode: {message}")]
     Corrupt {
         entity: &'static str,
+        key: String,
         message: String,
     },
 
@@ -72,6 +75,21 @@ pub enum LedgerError {
 }
 
 impl LedgerError {
+    /// The corruption error of `entity` stored as `item`.
+    pub(crate) fn corrupt(
+        entity: &'static str,
+        item: &billing_store::Item,
+        message: impl Into<String>,
+    ) -> Self {
+        let key = billing_store::Key::of_item(item)
+            .map_or_else(|| "(no key)".to_owned(), |k| format!("{} / {}", k.pk, k.sk));
+        Self::Corrupt {
+            entity,
+            key,
+            message: message.into(),
+        }
+    }
+
     /// Every conflict this error reports (empty when it is not a conflict).
     pub fn conflicts(&self) -> Vec<Conflict> {
         match self {

@@ -8,7 +8,7 @@ use billing_store::{Condition, StoreError};
 use crate::error::{LedgerError, Result};
 use crate::keys;
 use crate::ledger::Ledger;
-use crate::record::{n, number_attribute, s, string_attribute, to_item};
+use crate::record::{n, number_attribute, required, s, string_attribute, to_item};
 
 /// How long an idempotency record lives.
 pub const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 60 * 60;
@@ -67,23 +67,36 @@ impl Ledger {
             // Expired between the two calls: the key is free again; let the client retry.
             return Ok(IdempotencyStart::InProgress);
         };
-        if string_attribute(&existing, "request_hash").as_deref() != Some(request_hash) {
+        const ENTITY: &str = "idempotency";
+        let text = |name: &str| string_attribute(ENTITY, &existing, name);
+        let number = |name: &str| number_attribute(ENTITY, &existing, name);
+        if text("request_hash")?.as_deref() != Some(request_hash) {
             return Ok(IdempotencyStart::KeyReused);
         }
-        if string_attribute(&existing, "state").as_deref() == Some(DONE) {
-            let status = number_attribute(&existing, "response_status")
-                .and_then(|s| u16::try_from(s).ok())
-                .unwrap_or(500);
-            let body = string_attribute(&existing, "response_body").unwrap_or_default();
+        if text("state")?.as_deref() == Some(DONE) {
+            // A stored response is replayed exactly or not at all: one with a field missing is
+            // corruption (a 5xx without internals), never a made-up 500 with an empty body.
+            let status = required(
+                ENTITY,
+                &existing,
+                "response_status",
+                number("response_status")?,
+            )?;
+            let status = u16::try_from(status)
+                .ok()
+                .filter(|s| (100..600).contains(s))
+                .ok_or_else(|| {
+                    LedgerError::corrupt(ENTITY, &existing, format!("response_status {status}"))
+                })?;
+            let body = required(ENTITY, &existing, "response_body", text("response_body")?)?;
             return Ok(IdempotencyStart::Replay(StoredResponse { status, body }));
         }
-        let locked_until = number_attribute(&existing, "locked_until").unwrap_or(i64::MAX);
+        let locked_until = required(ENTITY, &existing, "locked_until", number("locked_until")?)?;
         if locked_until > now_epoch {
             return Ok(IdempotencyStart::InProgress);
         }
         // The first request died holding the key: take it over, if nobody else just did.
-        let expires_at = number_attribute(&existing, "expires_at")
-            .unwrap_or(now_epoch + IDEMPOTENCY_TTL_SECONDS);
+        let expires_at = number("expires_at")?.unwrap_or(now_epoch + IDEMPOTENCY_TTL_SECONDS);
         match self
             .table()
             .put(

@@ -24,7 +24,8 @@ use crate::change::{AuditEntry, Change};
 use crate::error::{Conflict, LedgerError, Result};
 use crate::keys::{self, sortable};
 use crate::record::{
-    TYPE_ATTRIBUTE, Versioned, from_item, number_attribute, s, string_attribute, to_item, versioned,
+    TYPE_ATTRIBUTE, Versioned, from_item, number_attribute, required, s, string_attribute, to_item,
+    versioned,
 };
 use crate::token::{Token, hash_secret};
 
@@ -242,9 +243,12 @@ impl Ledger {
         else {
             return Ok(None);
         };
-        let Some(token_id) = string_attribute(&lookup, "token_id") else {
-            return Ok(None);
-        };
+        let token_id = required(
+            "token_lookup",
+            &lookup,
+            "token_id",
+            string_attribute("token_lookup", &lookup, "token_id")?,
+        )?;
         Ok(self
             .token(&token_id)
             .await?
@@ -254,11 +258,16 @@ impl Ledger {
 
     /// The user id holding this email (lowercased key), if any.
     pub async fn user_id_by_email(&self, email_key: &str) -> Result<Option<String>> {
-        Ok(self
-            .table
-            .get(&keys::email_claim(email_key))
-            .await?
-            .and_then(|item| string_attribute(&item, "user_id")))
+        let Some(item) = self.table.get(&keys::email_claim(email_key)).await? else {
+            return Ok(None);
+        };
+        required(
+            "email_claim",
+            &item,
+            "user_id",
+            string_attribute("email_claim", &item, "user_id")?,
+        )
+        .map(Some)
     }
 
     /// The live subscription of `user_id` that prices `metric`, if any.
@@ -267,11 +276,16 @@ impl Ledger {
         user_id: &str,
         metric: &str,
     ) -> Result<Option<String>> {
-        Ok(self
-            .table
-            .get(&keys::metric_claim(user_id, metric))
-            .await?
-            .and_then(|item| string_attribute(&item, "subscription_id")))
+        let Some(item) = self.table.get(&keys::metric_claim(user_id, metric)).await? else {
+            return Ok(None);
+        };
+        required(
+            "metric_claim",
+            &item,
+            "subscription_id",
+            string_attribute("metric_claim", &item, "subscription_id")?,
+        )
+        .map(Some)
     }
 
     // ---- lists
@@ -535,8 +549,8 @@ impl Ledger {
         let ids = page
             .items
             .iter()
-            .filter_map(|item| string_attribute(item, "id"))
-            .collect();
+            .map(|item| required("due", item, "id", string_attribute("due", item, "id")?))
+            .collect::<Result<_>>()?;
         Ok((ids, page.next))
     }
 
@@ -556,13 +570,22 @@ impl Ledger {
 
     /// The last invoice number taken (0 before the first invoice).
     pub async fn last_invoice_number(&self) -> Result<u64> {
-        Ok(self
-            .table
-            .get(&keys::invoice_number_counter())
-            .await?
-            .and_then(|item| number_attribute(&item, "value"))
-            .and_then(|n| u64::try_from(n).ok())
-            .unwrap_or(0))
+        let Some(item) = self.table.get(&keys::invoice_number_counter()).await? else {
+            return Ok(0);
+        };
+        let value = required(
+            "invoice_number_counter",
+            &item,
+            "value",
+            number_attribute("invoice_number_counter", &item, "value")?,
+        )?;
+        u64::try_from(value).map_err(|_| {
+            LedgerError::corrupt(
+                "invoice_number_counter",
+                &item,
+                format!("negative value {value}"),
+            )
+        })
     }
 
     // ---- usage
@@ -594,8 +617,18 @@ impl Ledger {
             .after(cursor);
             let page = self.table.query(query).await?;
             for item in &page.items {
-                let quantity = number_attribute(item, "quantity").unwrap_or(0);
-                total = total.saturating_add(u64::try_from(quantity).unwrap_or(0));
+                let quantity = required(
+                    "usage",
+                    item,
+                    "quantity",
+                    number_attribute("usage", item, "quantity")?,
+                )?;
+                let quantity = u64::try_from(quantity).map_err(|_| {
+                    LedgerError::corrupt("usage", item, format!("negative quantity {quantity}"))
+                })?;
+                total = total.checked_add(quantity).ok_or_else(|| {
+                    LedgerError::corrupt("usage", item, "the sum overflows 64 bits")
+                })?;
             }
             match page.next {
                 Some(next) => cursor = Some(next),
@@ -626,11 +659,14 @@ impl Ledger {
         match self.table.put(item, Condition::NotExists).await {
             Ok(()) => Ok(UsageClaim::New),
             Err(StoreError::ConditionFailed) => {
-                let owner = self
+                let owner = match self
                     .table
                     .get(&keys::usage_event(&event.user_id, &event.id))
                     .await?
-                    .and_then(|item| string_attribute(&item, "batch_id"));
+                {
+                    Some(item) => string_attribute("usage_event", &item, "batch_id")?,
+                    None => None,
+                };
                 Ok(if owner.as_deref() == Some(batch_id) {
                     UsageClaim::OursAgain
                 } else {
@@ -705,7 +741,9 @@ impl Ledger {
             .table
             .get(&keys::period_usage_version(subscription_id, period_start))
             .await?
-            .map_or(0, |item| crate::record::version_of(&item)))
+            .map_or(Ok(0), |item| {
+                crate::record::version_of("period_usage", &item)
+            })?)
     }
 
     /// The sealed period of `subscription_id` that contains `at`, if any.
@@ -747,10 +785,17 @@ impl Ledger {
         // Released strictly after `at`: "{at}#~" sorts after every release at `at` itself.
         .sort(SortKeyCondition::GreaterThan(format!("{}#~", sortable(at))));
         let page = self.table.query(query).await?;
-        Ok(page
-            .items
+        page.items
             .first()
-            .and_then(|item| string_attribute(item, "subscription_id")))
+            .map(|item| {
+                required(
+                    "metric_release",
+                    item,
+                    "subscription_id",
+                    string_attribute("metric_release", item, "subscription_id")?,
+                )
+            })
+            .transpose()
     }
 
     /// Late usage of a subscription waiting for its next invoice.
@@ -846,7 +891,19 @@ impl Ledger {
         let Some(item) = self.table.get(&keys::test_clock()).await? else {
             return Ok(None);
         };
-        Ok(string_attribute(&item, "now").and_then(|text| text.parse().ok()))
+        let now = required(
+            "test_clock",
+            &item,
+            "now",
+            string_attribute("test_clock", &item, "now")?,
+        )?;
+        now.parse().map(Some).map_err(|_| {
+            LedgerError::corrupt(
+                "test_clock",
+                &item,
+                format!("now is not an instant: {now:?}"),
+            )
+        })
     }
 
     /// Moves the test clock from `previous` (what was read) to `now`; it never moves back.
@@ -903,8 +960,9 @@ impl Ledger {
     /// item. For the publisher on the table's stream, whose records carry items (`NewImage`)
     /// of every kind; an outbox item that does not decode is an error, not `None`.
     pub fn outbox_entry_from_image(image: &Item) -> Result<Option<AuditEntry>> {
-        let is_outbox = string_attribute(image, TYPE_ATTRIBUTE).as_deref() == Some("outbox")
-            && string_attribute(image, PARTITION_KEY)
+        let is_outbox = string_attribute("image", image, TYPE_ATTRIBUTE)?.as_deref()
+            == Some("outbox")
+            && string_attribute("image", image, PARTITION_KEY)?
                 .is_some_and(|pk| pk.starts_with(keys::OUTBOX_PREFIX));
         if !is_outbox {
             return Ok(None);
@@ -937,9 +995,12 @@ mod tests {
             .writes
             .into_iter()
             .filter_map(|(write, _)| match write {
-                TransactItem::Put { item, .. } => {
-                    Some((string_attribute(&item, TYPE_ATTRIBUTE).unwrap(), item))
-                }
+                TransactItem::Put { item, .. } => Some((
+                    string_attribute("test", &item, TYPE_ATTRIBUTE)
+                        .unwrap()
+                        .unwrap(),
+                    item,
+                )),
                 _ => None,
             })
             .collect()

@@ -140,6 +140,7 @@ async fn all_due(ledger: &Ledger, payments: bool, now: Timestamp) -> Vec<String>
 }
 
 mod cases {
+    pub use super::corruption::stored_values_that_do_not_decode_are_corruption_not_zero;
     use super::*;
 
     pub async fn emails_are_unique_case_insensitively(ledger: Ledger) {
@@ -1057,8 +1058,12 @@ mod cases {
             metric: "api_calls".into(),
             quantity: 3,
         };
-        commit(&ledger, |c| c.add_late_usage(&late)).await.unwrap();
-        commit(&ledger, |c| c.add_late_usage(&late)).await.unwrap();
+        commit(&ledger, |c| c.add_late_usage(&late, seal.period_end))
+            .await
+            .unwrap();
+        commit(&ledger, |c| c.add_late_usage(&late, seal.period_end))
+            .await
+            .unwrap();
         let waiting = ledger.late_usage("sub_1").await.unwrap();
         assert_eq!(waiting.len(), 1);
         assert_eq!(waiting[0].quantity, 6);
@@ -1167,6 +1172,127 @@ mod cases {
     }
 }
 
+mod corruption {
+    use super::*;
+    use billing_store::{AttributeValue, Condition, Item};
+
+    fn item(pk: &str, sk: &str, attributes: &[(&str, AttributeValue)]) -> Item {
+        let mut map = std::collections::HashMap::new();
+        map.insert("pk".to_owned(), AttributeValue::S(pk.into()));
+        map.insert("sk".to_owned(), AttributeValue::S(sk.into()));
+        for (name, value) in attributes {
+            map.insert((*name).to_owned(), value.clone());
+        }
+        Item::from(map)
+    }
+
+    fn is_corrupt_naming(error: LedgerError, key: &str) {
+        let text = error.to_string();
+        assert!(
+            matches!(error, LedgerError::Corrupt { .. }) && text.contains(key),
+            "{text}"
+        );
+    }
+
+    /// Issue 16.5: a stored number that does not decode is a corruption error naming its key,
+    /// never a 0 (a usage sum read as 0 under-bills), and a stored idempotent response with a
+    /// field missing is corruption too, not a replayed 500 with an empty body.
+    pub async fn stored_values_that_do_not_decode_are_corruption_not_zero(ledger: Ledger) {
+        let table = ledger.table().clone();
+        let second = at("2027-01-05T00:00:00Z");
+        let usage_key = keys::usage_second("usr_1", "api_calls", second);
+        ledger
+            .commit({
+                let mut change = Change::new();
+                change.add_usage("usr_1", "api_calls", second, 5);
+                change
+            })
+            .await
+            .unwrap();
+        let sum = ledger
+            .usage_sum(
+                "usr_1",
+                "api_calls",
+                second,
+                second + chrono::Duration::seconds(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(sum, 5);
+        // The same sum, stored as a string by a bad manual edit.
+        table
+            .put(
+                item(
+                    &usage_key.pk,
+                    &usage_key.sk,
+                    &[("quantity", AttributeValue::S("5".into()))],
+                ),
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        is_corrupt_naming(
+            ledger
+                .usage_sum(
+                    "usr_1",
+                    "api_calls",
+                    second,
+                    second + chrono::Duration::seconds(1),
+                )
+                .await
+                .unwrap_err(),
+            &usage_key.pk,
+        );
+
+        // A version that is not a number.
+        let version_key = keys::period_usage_version("sub_1", second);
+        table
+            .put(
+                item(
+                    &version_key.pk,
+                    &version_key.sk,
+                    &[("version", AttributeValue::S("2".into()))],
+                ),
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        is_corrupt_naming(
+            ledger
+                .period_usage_version("sub_1", second)
+                .await
+                .unwrap_err(),
+            &version_key.sk,
+        );
+
+        // A finished idempotent request whose stored response lost its body.
+        let key = keys::idempotency("tok_1", "k1");
+        table
+            .put(
+                item(
+                    &key.pk,
+                    &key.sk,
+                    &[
+                        ("request_hash", AttributeValue::S("h".into())),
+                        ("state", AttributeValue::S("done".into())),
+                        ("response_status", AttributeValue::N("201".into())),
+                        ("expires_at", AttributeValue::N("99999999999".into())),
+                    ],
+                ),
+                Condition::Always,
+            )
+            .await
+            .unwrap();
+        is_corrupt_naming(
+            ledger
+                .begin_request("tok_1", "k1", "h", 1_800_000_000, 60)
+                .await
+                .unwrap_err(),
+            &key.pk,
+        );
+    }
+}
+
 macro_rules! on_every_backend {
     ($($case:ident),* $(,)?) => {
         mod embedded {
@@ -1211,4 +1337,5 @@ on_every_backend!(
     a_payment_lease_has_one_holder_until_it_expires,
     queued_usage_survives_until_dequeued,
     a_change_over_100_writes_is_refused_whole,
+    stored_values_that_do_not_decode_are_corruption_not_zero,
 );
