@@ -17,6 +17,10 @@ pub const TEST_CLOCK_VAR: &str = "BILLING_TEST_CLOCK";
 pub const USAGE_RATE_LIMIT_VAR: &str = "BILLING_USAGE_RATE_LIMIT";
 pub const BODY_LIMIT_VAR: &str = "BILLING_BODY_LIMIT_BYTES";
 pub const STRIPE_WEBHOOK_SECRET_VAR: &str = "STRIPE_WEBHOOK_SECRET";
+/// How long `POST /v1/invoice-runs` and `/v1/payment-runs` run inside the request before they
+/// answer 202 and go on over the runners' work queues (milliseconds). Unset: they finish
+/// within the request (billing-local). The Lambda sets it below API Gateway's 29 s.
+pub const RUN_REQUEST_BUDGET_VAR: &str = "BILLING_RUN_REQUEST_BUDGET_MS";
 
 /// A secret value: `Debug` shows a placeholder and there is no `Display`, so neither a log
 /// line nor a panic message can print it.
@@ -50,6 +54,8 @@ pub struct ApiConfig {
     pub body_limit_bytes: usize,
     /// `STRIPE_WEBHOOK_SECRET`: signs `/v1/webhooks/stripe`; without it every delivery is refused.
     pub stripe_webhook_secret: Option<Secret>,
+    /// `BILLING_RUN_REQUEST_BUDGET_MS`: how long a run started from the API runs in the request.
+    pub run_request_budget: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +74,7 @@ impl ApiConfig {
             usage_rate_limit_per_second: USAGE_RATE_LIMIT_DEFAULT,
             body_limit_bytes: BODY_LIMIT_BYTES_DEFAULT,
             stripe_webhook_secret: None,
+            run_request_budget: None,
         }
     }
 
@@ -128,12 +135,26 @@ impl ApiConfig {
         let stripe_webhook_secret = lookup(STRIPE_WEBHOOK_SECRET_VAR)
             .filter(|secret| !secret.trim().is_empty())
             .map(Secret::new);
+        let run_request_budget = match lookup(RUN_REQUEST_BUDGET_VAR) {
+            None => None,
+            Some(text) if text.trim().is_empty() => None,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 => Some(std::time::Duration::from_millis(ms)),
+                _ => {
+                    return Err(problem(
+                        RUN_REQUEST_BUDGET_VAR,
+                        format!("expected a positive number of milliseconds, got {text:?}"),
+                    ));
+                }
+            },
+        };
         Ok(Self {
             admin_token,
             test_clock_enabled,
             usage_rate_limit_per_second,
             body_limit_bytes,
             stripe_webhook_secret,
+            run_request_budget,
         })
     }
 }
@@ -178,6 +199,8 @@ mod tests {
             (USAGE_RATE_LIMIT_VAR, "fast"),
             (BODY_LIMIT_VAR, "0"),
             (BODY_LIMIT_VAR, "99999999999"),
+            (RUN_REQUEST_BUDGET_VAR, "0"),
+            (RUN_REQUEST_BUDGET_VAR, "soon"),
         ] {
             let error = read(&[token, (variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable);

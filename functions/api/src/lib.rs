@@ -60,6 +60,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::{Extension, Router};
 use billing_app::App;
+use billing_app::ports::WorkQueue;
+use billing_app::runs::RunDispatch;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::Caller;
@@ -77,6 +79,8 @@ pub struct ApiState {
     pub config: Arc<ApiConfig>,
     pub auth: Arc<auth::Authenticator>,
     pub rate_limiter: Arc<dyn RateLimiter>,
+    /// How the runs started by `POST /v1/invoice-runs` and `/v1/payment-runs` go on.
+    pub runs: RunDispatch,
 }
 
 impl ApiState {
@@ -84,12 +88,30 @@ impl ApiState {
     pub fn new(app: App, config: ApiConfig) -> Self {
         let auth = auth::Authenticator::new(config.admin_token.expose());
         let rate_limiter = TokenBucketLimiter::new(config.usage_rate_limit_per_second);
+        let runs = RunDispatch {
+            budget: config.run_request_budget,
+            ..RunDispatch::default()
+        };
         Self {
             app,
             config: Arc::new(config),
             auth: Arc::new(auth),
             rate_limiter: Arc::new(rate_limiter),
+            runs,
         }
+    }
+
+    /// The runners' work queues, to which runs started from the API hand what they could not
+    /// finish within [`ApiConfig::run_request_budget`] (AWS).
+    #[must_use]
+    pub fn with_run_queues(
+        mut self,
+        invoice_queue: Option<Arc<dyn WorkQueue>>,
+        payment_queue: Option<Arc<dyn WorkQueue>>,
+    ) -> Self {
+        self.runs.invoice_queue = invoice_queue;
+        self.runs.payment_queue = payment_queue;
+        self
     }
 
     /// Replaces the rate limiter (a shared, table-backed one in AWS).

@@ -27,9 +27,12 @@ async fn main() -> Result<(), lambda_http::Error> {
         table,
         config.usage_rate_limit_per_second,
     ));
-    lambda_http::run(billing_api::emf::with_emf(
-        router(ApiState::new(app, config).with_rate_limiter(limiter)),
-        metrics,
-    ))
-    .await
+    // Runs started from the API that outlast the request go on over the runners' queues.
+    let state = ApiState::new(app, config)
+        .with_rate_limiter(limiter)
+        .with_run_queues(
+            billing_lambda::work_queue_from_env(billing_lambda::INVOICE_RUN_QUEUE_URL_VAR).await,
+            billing_lambda::work_queue_from_env(billing_lambda::PAYMENT_RUN_QUEUE_URL_VAR).await,
+        );
+    lambda_http::run(billing_api::emf::with_emf(router(state), metrics)).await
 }

@@ -301,6 +301,7 @@ async fn a_shard_unfinished_at_the_deadline_goes_back_to_the_queue() {
         run: RunKind::Invoice,
         shard,
         now: february(),
+        run_id: None,
     };
     let message = ("m-1".to_owned(), serde_json::to_string(&work).unwrap());
     // An invocation with no time left: the shard is handed on, not dropped.

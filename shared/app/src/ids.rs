@@ -11,6 +11,8 @@ pub const PAYMENT: &str = "pay";
 pub const CREDIT_NOTE: &str = "cn";
 pub const TOKEN: &str = "tok";
 pub const AUDIT: &str = "aud";
+/// A run started from the API that goes on after the request.
+pub const RUN: &str = "run";
 
 /// A new id such as `usr_4f9c0a1b2c3d4e5f60718293`.
 pub fn new_id(prefix: &str) -> String {

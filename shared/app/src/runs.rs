@@ -14,12 +14,14 @@ use std::time::Instant;
 use billing_core::Timestamp;
 use billing_core::payment::PaymentStatus;
 use billing_ledger::keys::DUE_SHARDS;
+use billing_ledger::{Change, Conflict, RunRecord};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use crate::context::{Actor, App};
 use crate::error::{AppError, ErrorKind};
 use crate::invoices::attempt_payment;
+use crate::ports::WorkQueue;
 use crate::subscriptions::renew_due;
 
 /// Due items read per index query.
@@ -273,25 +275,43 @@ pub enum RunKind {
     Payment,
 }
 
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Invoice => "invoice",
+            Self::Payment => "payment",
+        }
+    }
+}
+
 /// One shard of one run at one instant: the unit of work a runner fans out (the message of
 /// its work queue). `now` is fixed when the run starts, so every shard bills the same instant
-/// however late its message is handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// however late its message is handled. A run started from the API names its `run_id`, and
+/// the shard reports its progress there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardWork {
     pub run: RunKind,
     pub shard: u32,
     pub now: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
 }
 
 /// The work of a whole run at `now`: one item per shard of the due index.
 pub fn shard_work(run: RunKind, now: Timestamp) -> Vec<ShardWork> {
     (0..DUE_SHARDS)
-        .map(|shard| ShardWork { run, shard, now })
+        .map(|shard| ShardWork {
+            run,
+            shard,
+            now,
+            run_id: None,
+        })
         .collect()
 }
 
 /// What a run (or part of one) did; the report of the other kind is absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invoice: Option<InvoiceRunReport>,
@@ -300,6 +320,43 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The report as counters, as a run's progress stores them.
+    fn counts(&self) -> Vec<(&'static str, u64)> {
+        let mut counts = Vec::new();
+        if let Some(invoice) = self.invoice {
+            counts.push(("subscriptions_renewed", invoice.subscriptions_renewed));
+            counts.push(("invoices_created", invoice.invoices_created));
+        }
+        if let Some(payment) = self.payment {
+            counts.push(("attempted", payment.attempted));
+            counts.push(("succeeded", payment.succeeded));
+            counts.push(("failed", payment.failed));
+        }
+        counts
+    }
+
+    /// The report of a `run` kind from stored counters.
+    fn from_counts(run: RunKind, counts: &std::collections::BTreeMap<String, u64>) -> Self {
+        let count = |name: &str| counts.get(name).copied().unwrap_or(0);
+        match run {
+            RunKind::Invoice => Self {
+                invoice: Some(InvoiceRunReport {
+                    subscriptions_renewed: count("subscriptions_renewed"),
+                    invoices_created: count("invoices_created"),
+                }),
+                payment: None,
+            },
+            RunKind::Payment => Self {
+                invoice: None,
+                payment: Some(PaymentRunReport {
+                    attempted: count("attempted"),
+                    succeeded: count("succeeded"),
+                    failed: count("failed"),
+                }),
+            },
+        }
+    }
+
     fn add(&mut self, other: Self) {
         if let Some(other) = other.invoice {
             self.invoice.get_or_insert_default().add(other);
@@ -310,10 +367,45 @@ impl RunReport {
     }
 }
 
-/// Runs one shard of one run within `limits`.
+/// Runs one shard of one run within `limits`; a shard of a run started from the API reports
+/// what it did to the run's progress.
 pub async fn run_shard(
     app: &App,
-    work: ShardWork,
+    work: &ShardWork,
+    limits: RunLimits,
+) -> Result<ShardRun<RunReport>, AppError> {
+    let shard_run = run_shard_alone(app, work, limits).await?;
+    if let Some(run_id) = &work.run_id {
+        record_progress(app, run_id, work.shard, &shard_run).await?;
+    }
+    Ok(shard_run)
+}
+
+async fn record_progress(
+    app: &App,
+    run_id: &str,
+    shard: u32,
+    shard_run: &ShardRun<RunReport>,
+) -> Result<(), AppError> {
+    let mut change = Change::new();
+    change.record_run_shard(
+        run_id,
+        shard,
+        &shard_run.report.counts(),
+        shard_run.finished,
+        billing_store::now_epoch_seconds(),
+    )?;
+    match app.ledger.commit(change).await {
+        Ok(()) => Ok(()),
+        // Counted done by an earlier delivery of this shard; this one found nothing left.
+        Err(error) if error.has_conflict(|c| matches!(c, Conflict::RunShardDone { .. })) => Ok(()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn run_shard_alone(
+    app: &App,
+    work: &ShardWork,
     limits: RunLimits,
 ) -> Result<ShardRun<RunReport>, AppError> {
     Ok(match work.run {
@@ -348,10 +440,23 @@ pub async fn run_every_shard(
     now: Timestamp,
     limits: RunLimits,
 ) -> Result<(RunReport, Vec<ShardWork>), AppError> {
+    run_shards(app, shard_work(run, now), limits).await
+}
+
+/// Runs `work` (shards) in this process, side by side, within `limits`; returns the report and
+/// the shards left unfinished when the deadline came.
+async fn run_shards(
+    app: &App,
+    work: Vec<ShardWork>,
+    limits: RunLimits,
+) -> Result<(RunReport, Vec<ShardWork>), AppError> {
     let mut shards = JoinSet::new();
-    for work in shard_work(run, now) {
+    for work in work {
         let app = app.clone();
-        shards.spawn(async move { (work, run_shard(&app, work, limits).await) });
+        shards.spawn(async move {
+            let shard_run = run_shard(&app, &work, limits).await;
+            (work, shard_run)
+        });
     }
     let mut report = RunReport::default();
     let mut unfinished = Vec::new();
@@ -364,4 +469,121 @@ pub async fn run_every_shard(
         }
     }
     Ok((report, unfinished))
+}
+
+/// How runs started from the API are run: within the request when there is no budget or no
+/// work queue (billing-local), else for at most `budget`, with the rest handed to the runner's
+/// work queue (AWS, where API Gateway waits 29 s at most).
+#[derive(Clone, Default)]
+pub struct RunDispatch {
+    pub budget: Option<std::time::Duration>,
+    pub invoice_queue: Option<std::sync::Arc<dyn WorkQueue>>,
+    pub payment_queue: Option<std::sync::Arc<dyn WorkQueue>>,
+}
+
+impl RunDispatch {
+    fn queue(&self, run: RunKind) -> Option<&std::sync::Arc<dyn WorkQueue>> {
+        match run {
+            RunKind::Invoice => self.invoice_queue.as_ref(),
+            RunKind::Payment => self.payment_queue.as_ref(),
+        }
+    }
+}
+
+/// A run started from the API: done, or going on over the work queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStarted {
+    Finished(RunReport),
+    Continuing { run_id: String },
+}
+
+/// Where a run started from the API stands (`GET /v1/invoice-runs/{run_id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunProgress {
+    pub run_id: String,
+    /// `running` until every shard is done, then `finished`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "running"))]
+    pub status: &'static str,
+    /// The instant the run bills.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub now: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub started_at: Timestamp,
+    pub shards_total: u32,
+    pub shards_done: u32,
+    /// What the run did so far.
+    #[serde(flatten)]
+    pub report: RunReport,
+}
+
+/// Runs `run` now for the API: within `dispatch.budget`, when it has one and a work queue to
+/// hand the rest to. A run that does not finish in time is recorded (`run_id`), its
+/// unfinished shards are sent to the runner's work queue with that id, and each reports its
+/// progress there when it runs.
+pub async fn start_run(
+    app: &App,
+    run: RunKind,
+    dispatch: &RunDispatch,
+) -> Result<RunStarted, AppError> {
+    let now = app.clock.now().await?;
+    let (Some(budget), Some(queue)) = (dispatch.budget, dispatch.queue(run)) else {
+        let (report, _) = run_every_shard(app, run, now, RunLimits::default()).await?;
+        return Ok(RunStarted::Finished(report));
+    };
+    let deadline = Instant::now() + budget;
+    let run_id = crate::ids::new_id(crate::ids::RUN);
+    let record = RunRecord {
+        run_id: run_id.clone(),
+        kind: run.as_str().to_owned(),
+        now,
+        started_at: chrono::Utc::now(),
+        shards_total: DUE_SHARDS,
+        shards_done: 0,
+        counts: std::collections::BTreeMap::new(),
+    };
+    app.ledger
+        .create_run(&record, billing_store::now_epoch_seconds())
+        .await?;
+    let work = shard_work(run, now)
+        .into_iter()
+        .map(|work| ShardWork {
+            run_id: Some(run_id.clone()),
+            ..work
+        })
+        .collect();
+    let limits = RunLimits {
+        deadline: Some(deadline),
+        ..RunLimits::default()
+    };
+    let (report, unfinished) = run_shards(app, work, limits).await?;
+    if unfinished.is_empty() {
+        return Ok(RunStarted::Finished(report));
+    }
+    queue.send(&unfinished).await?;
+    tracing::info!(%run_id, run = run.as_str(), shards = unfinished.len(), "run continues on the work queue");
+    Ok(RunStarted::Continuing { run_id })
+}
+
+/// The progress of run `run_id` of kind `run`.
+pub async fn run_progress(app: &App, run: RunKind, run_id: &str) -> Result<RunProgress, AppError> {
+    let record = app
+        .ledger
+        .run(run_id)
+        .await?
+        .filter(|record| record.kind == run.as_str())
+        .ok_or_else(|| AppError::not_found("run", run_id))?;
+    Ok(RunProgress {
+        run_id: record.run_id,
+        status: if record.shards_done >= record.shards_total {
+            "finished"
+        } else {
+            "running"
+        },
+        now: record.now,
+        started_at: record.started_at,
+        shards_total: record.shards_total,
+        shards_done: record.shards_done,
+        report: RunReport::from_counts(run, &record.counts),
+    })
 }

@@ -68,7 +68,18 @@ pub async fn app(
 
 /// The run's SQS work queue named by `BILLING_RUN_QUEUE_URL`, if any.
 pub async fn run_queue_from_env() -> Option<Arc<dyn billing_app::ports::WorkQueue>> {
-    billing_sqs::SqsWorkQueue::from_env()
+    work_queue_from_env(billing_sqs::RUN_QUEUE_URL_VAR).await
+}
+
+/// Names the invoice runner's work queue for the API, which hands it the runs it started and
+/// could not finish within its request.
+pub const INVOICE_RUN_QUEUE_URL_VAR: &str = "BILLING_INVOICE_RUN_QUEUE_URL";
+/// Names the payment runner's work queue for the API.
+pub const PAYMENT_RUN_QUEUE_URL_VAR: &str = "BILLING_PAYMENT_RUN_QUEUE_URL";
+
+/// The SQS work queue whose URL the variable `var` holds, if it is set.
+pub async fn work_queue_from_env(var: &str) -> Option<Arc<dyn billing_app::ports::WorkQueue>> {
+    billing_sqs::SqsWorkQueue::from_env_var(var)
         .await
         .map(|queue| Arc::new(queue) as Arc<dyn billing_app::ports::WorkQueue>)
 }

@@ -140,7 +140,7 @@ impl Runner {
                 work.run, self.run
             ));
         }
-        let shard_run = run_shard(&self.app, work, limits)
+        let shard_run = run_shard(&self.app, &work, limits)
             .await
             .map_err(|error| error.to_string())?;
         tracing::info!(run = ?work.run, shard = work.shard, report = ?shard_run.report, finished = shard_run.finished, "shard run");

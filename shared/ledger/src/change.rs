@@ -110,7 +110,12 @@ impl Change {
             .sum()
     }
 
-    fn put(&mut self, item: billing_store::Item, condition: Condition, conflict: Option<Conflict>) {
+    pub(crate) fn put(
+        &mut self,
+        item: billing_store::Item,
+        condition: Condition,
+        conflict: Option<Conflict>,
+    ) {
         self.writes
             .push((TransactItem::Put { item, condition }, conflict));
     }

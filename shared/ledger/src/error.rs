@@ -44,6 +44,10 @@ pub enum Conflict {
     /// Another holder has this lease.
     LeaseHeld,
     IdempotencyKeyTaken,
+    /// This shard of the run was counted done already (its message was delivered again).
+    RunShardDone {
+        shard: u32,
+    },
     TokenExists,
     ClockMovedBackwards,
 }

@@ -237,6 +237,15 @@ pub fn metric_release_partition(user_id: &str, metric: &str) -> String {
     format!("METRICREL#{user_id}#{metric}")
 }
 
+/// A run started from the API, and the markers of its finished shards.
+pub fn run(run_id: &str) -> Key {
+    Key::new(format!("RUN#{run_id}"), ENTITY)
+}
+
+pub fn run_shard_done(run_id: &str, shard: u32) -> Key {
+    Key::new(format!("RUN#{run_id}"), format!("SHARD#{shard:02}"))
+}
+
 pub const SEAL_PREFIX: &str = "SEAL#";
 
 /// GSI partitions.

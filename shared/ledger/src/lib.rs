@@ -11,6 +11,7 @@ mod idempotency;
 pub mod keys;
 mod ledger;
 mod record;
+mod runs;
 mod token;
 
 pub use change::{AuditEntry, Change};
@@ -21,4 +22,5 @@ pub use ledger::{
     PageRequest, QueuedUsage, Seal, UsageClaim,
 };
 pub use record::Versioned;
+pub use runs::{RUN_TTL_SECONDS, RunRecord};
 pub use token::{Token, hash_secret};

@@ -209,7 +209,13 @@ impl SqsWorkQueue {
 
     /// The queue named by `BILLING_RUN_QUEUE_URL`, if it is set.
     pub async fn from_env() -> Option<Self> {
-        let queue_url = std::env::var(RUN_QUEUE_URL_VAR)
+        Self::from_env_var(RUN_QUEUE_URL_VAR).await
+    }
+
+    /// The queue whose URL the variable `var` holds, if it is set (the API names both
+    /// runners' queues: `BILLING_INVOICE_RUN_QUEUE_URL`, `BILLING_PAYMENT_RUN_QUEUE_URL`).
+    pub async fn from_env_var(var: &str) -> Option<Self> {
+        let queue_url = std::env::var(var)
             .ok()
             .filter(|url| !url.trim().is_empty())?;
         tracing::info!(%queue_url, "run work queue");

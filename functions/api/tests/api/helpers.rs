@@ -66,22 +66,30 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut ApiConfig)) -> TestApp {
-    spawn(configure, None, None, |_| {}, None).await
+    spawn(configure, None, None, |_| {}, None, |state| state).await
 }
 
 /// The app with accepted usage sent to `queue` (SQS in the tests that use it).
 pub async fn spawn_app_with_usage_queue(queue: Arc<dyn billing_app::ports::UsageQueue>) -> TestApp {
-    spawn(|_| {}, None, None, move |app| app.usage_queue = queue, None).await
+    spawn(
+        |_| {},
+        None,
+        None,
+        move |app| app.usage_queue = queue,
+        None,
+        |state| state,
+    )
+    .await
 }
 
 /// The app over `table` instead of a fresh embedded store.
 pub async fn spawn_app_on(table: Arc<dyn Table>) -> TestApp {
-    spawn(|_| {}, Some(table), None, |_| {}, None).await
+    spawn(|_| {}, Some(table), None, |_| {}, None, |state| state).await
 }
 
 /// The app with a token cache that trusts a lookup for `ttl` only.
 pub async fn spawn_app_with_token_ttl(ttl: Duration) -> TestApp {
-    spawn(|_| {}, None, Some(ttl), |_| {}, None).await
+    spawn(|_| {}, None, Some(ttl), |_| {}, None, |state| state).await
 }
 
 /// The app as the API Lambda wires it: its use cases report to `metrics`, and the router is
@@ -94,6 +102,29 @@ pub async fn spawn_app_with_emf(metrics: Arc<EmfMetrics>) -> TestApp {
         None,
         move |app| app.metrics = reporting,
         Some(metrics),
+        |state| state,
+    )
+    .await
+}
+
+/// The app as the API Lambda wires its runs: `POST /v1/invoice-runs` and `/v1/payment-runs`
+/// run for at most `budget`, then hand what is left to these work queues.
+pub async fn spawn_app_with_run_queues(
+    budget: Duration,
+    invoice_queue: Arc<dyn billing_app::ports::WorkQueue>,
+    payment_queue: Arc<dyn billing_app::ports::WorkQueue>,
+) -> TestApp {
+    spawn(
+        |_| {},
+        None,
+        None,
+        |_| {},
+        None,
+        move |state: ApiState| {
+            let mut state = state.with_run_queues(Some(invoice_queue), Some(payment_queue));
+            state.runs.budget = Some(budget);
+            state
+        },
     )
     .await
 }
@@ -104,6 +135,7 @@ async fn spawn(
     token_ttl: Option<Duration>,
     configure_app: impl FnOnce(&mut App),
     emf: Option<Arc<EmfMetrics>>,
+    configure_state: impl FnOnce(ApiState) -> ApiState,
 ) -> TestApp {
     let data_dir = tempfile::tempdir().unwrap();
     let table = match table {
@@ -120,6 +152,7 @@ async fn spawn(
     if let Some(ttl) = token_ttl {
         state.auth = Arc::new(Authenticator::with_ttl(ADMIN_TOKEN, ttl));
     }
+    let state = configure_state(state);
     let slow_runs = Arc::new(AtomicUsize::new(0));
     let extra = OpenApiRouter::new()
         .routes(routes!(slow))

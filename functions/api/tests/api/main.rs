@@ -11,5 +11,6 @@ mod meta;
 mod pagination;
 mod rate_limit;
 mod resources;
+mod runs;
 mod test_clock;
 mod usage_queue;

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::helpers::{ADMIN_TOKEN, spawn_app_with_usage_queue};
 
-async fn sqs(case: &str) -> Option<(Client, String)> {
+pub async fn sqs(case: &str) -> Option<(Client, String)> {
     if std::env::var("AWS_ENDPOINT_URL_SQS")
         .unwrap_or_default()
         .is_empty()
