@@ -737,13 +737,12 @@ impl Ledger {
         subscription_id: &str,
         period_start: Timestamp,
     ) -> Result<u64> {
-        Ok(self
-            .table
+        self.table
             .get(&keys::period_usage_version(subscription_id, period_start))
             .await?
             .map_or(Ok(0), |item| {
                 crate::record::version_of("period_usage", &item)
-            })?)
+            })
     }
 
     /// The sealed period of `subscription_id` that contains `at`, if any.
