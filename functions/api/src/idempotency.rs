@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::extract::ReplayBody;
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -109,7 +110,7 @@ pub async fn run(
         }
         return Ok(response);
     }
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
         Err(error) => {
@@ -119,8 +120,13 @@ pub async fn run(
             )));
         }
     };
-    let stored = match std::str::from_utf8(&bytes) {
-        Ok(text) if bytes.len() <= STORED_RESPONSE_BYTES_MAX => Some(StoredResponse {
+    // A reply with shown-once fields (a token's secret) is kept without them.
+    let kept_body = parts
+        .extensions
+        .remove::<ReplayBody>()
+        .map_or_else(|| bytes.clone(), |ReplayBody(redacted)| redacted);
+    let stored = match std::str::from_utf8(&kept_body) {
+        Ok(text) if kept_body.len() <= STORED_RESPONSE_BYTES_MAX => Some(StoredResponse {
             status: status.as_u16(),
             body: text.to_owned(),
         }),
@@ -147,7 +153,7 @@ pub async fn run(
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
-async fn read_body(body: Body, limit_bytes: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(body: Body, limit_bytes: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit_bytes)
         .await
         .map_err(|error| {

@@ -50,6 +50,7 @@ pub mod extract;
 pub mod guard;
 pub mod idempotency;
 pub mod openapi;
+pub mod params;
 pub mod rate_limit;
 pub mod routes;
 mod tracing_layers;
@@ -126,6 +127,8 @@ pub fn router_with(state: ApiState, extra: OpenApiRouter<ApiState>) -> Router {
         api = api.merge(routes::test_clock::router());
     }
     let (router, mut document) = api.split_for_parts();
+    // Read before the conventions document their (empty) body.
+    let bodyless = guard::BodylessRoutes(Arc::new(openapi::bodyless_posts(&document)));
     openapi::add_conventions(&mut document);
     let document = Arc::new(openapi::Document::render(&document));
     let body_limit_bytes = state.config.body_limit_bytes;
@@ -137,6 +140,7 @@ pub fn router_with(state: ApiState, extra: OpenApiRouter<ApiState>) -> Router {
             guard::guard,
         ))
         .layer(Extension(document))
+        .layer(Extension(bodyless))
         .layer(Extension(BodyLimit(body_limit_bytes)))
         .layer(DefaultBodyLimit::max(body_limit_bytes))
         .with_state(state);

@@ -18,7 +18,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
 }
 
 #[utoipa::path(post, path = "/v1/invoice-runs", tag = "runs",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
     security(("bearer" = ["admin"])), responses((status = 200, description = "Every due subscription renewed", body = InvoiceRunReport)))]
 async fn invoice_run(State(state): State<ApiState>) -> Result<Reply<InvoiceRunReport>, ApiError> {
     // Usage accepted before the run is aggregated first, so it is billed on time, not late.
@@ -28,7 +27,6 @@ async fn invoice_run(State(state): State<ApiState>) -> Result<Reply<InvoiceRunRe
 }
 
 #[utoipa::path(post, path = "/v1/payment-runs", tag = "runs",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
     security(("bearer" = ["admin"])), responses((status = 200, description = "Due first attempts and retries made", body = PaymentRunReport)))]
 async fn payment_run(State(state): State<ApiState>) -> Result<Reply<PaymentRunReport>, ApiError> {
     let now = state.app.clock.now().await?;

@@ -32,7 +32,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
 }
 
 #[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions", request_body = CreateSubscription,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
     security(("bearer" = ["admin"])),
     responses((status = 201, body = Subscription), (status = 400, body = ErrorEnvelope), (status = 409, description = "Already subscribed, metric priced elsewhere, or plan archived", body = ErrorEnvelope)))]
 async fn create_subscription(
@@ -86,14 +85,18 @@ async fn change_plan(
     ))
 }
 
-#[utoipa::path(post, path = "/v1/subscriptions/{id}/cancel", tag = "subscriptions", request_body = Cancel, params(("id" = String, Path, description = "Subscription id")),
+/// The body is optional: none (or `{}`) cancels at period end, API.md's default.
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/cancel", tag = "subscriptions", request_body = Option<Cancel>, params(("id" = String, Path, description = "Subscription id")),
     security(("bearer" = ["admin"])), responses((status = 200, body = SubscriptionWithInvoice), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn cancel(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-    StrictJson(request): StrictJson<Cancel>,
+    request: Option<StrictJson<Cancel>>,
 ) -> Result<Reply<SubscriptionWithInvoice>, ApiError> {
+    let request = request
+        .map(|StrictJson(request)| request)
+        .unwrap_or_default();
     Ok(Reply::ok(
         subscriptions::cancel(&state.app, &id, request, &caller.actor()).await?,
     ))

@@ -34,7 +34,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
 }
 
 #[utoipa::path(post, path = "/v1/usage", tag = "usage", request_body = IngestUsage,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
     security(("bearer" = ["usage:write"])),
     responses((status = 202, description = "Accepted durably; aggregated shortly", body = Accepted),
         (status = 400, description = "Any invalid event rejects the batch; `param` names it", body = ErrorEnvelope),
