@@ -501,3 +501,32 @@ async fn actions_without_a_body_refuse_fields_by_name() {
     assert_eq!(archived.status, 200, "{:?}", archived.body);
     let _ = id;
 }
+
+#[tokio::test]
+async fn no_internal_field_is_on_the_wire() {
+    let app = spawn_app().await;
+    let id = subscribed(&app).await;
+    let document = app.get("/openapi.json", ADMIN_TOKEN).await.body;
+    let internal = ["billing_anchor", "anchor_offset_months"];
+    let schemas = document["components"]["schemas"].to_string();
+    let responses = [
+        app.get(&format!("/v1/subscriptions/{id}"), ADMIN_TOKEN)
+            .await
+            .body,
+        app.get("/v1/subscriptions", ADMIN_TOKEN).await.body,
+        app.post(
+            &format!("/v1/subscriptions/{id}/cancel"),
+            ADMIN_TOKEN,
+            &json!({}),
+        )
+        .await
+        .body,
+    ];
+    assert_eq!(responses[0]["id"], id.as_str());
+    for field in internal {
+        assert!(!schemas.contains(field), "{field} is documented");
+        for body in &responses {
+            assert!(!body.to_string().contains(field), "{field} in {body}");
+        }
+    }
+}
