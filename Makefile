@@ -3,7 +3,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/billing/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test lint unit deploy-check bench toolchain run
+.PHONY: test lint unit contract deploy-check bench toolchain run
 
 ## Every test: formatting, lints, unit, property and integration tests; the store's conformance
 ## suite runs against the embedded backend and against DynamoDB Local (started and stopped here);
@@ -22,6 +22,12 @@ lint:
 # billing-deploy-tests needs the release artifacts: deploy-check builds them and runs it.
 unit:
 	infra/with-services.sh infra/cargo-test.sh --workspace --locked --exclude billing-deploy-tests
+
+## The OpenAPI contract: schemathesis --checks all against billing-local (infra/schemathesis.sh;
+## bounded, fixed seed). Not yet part of `test`: it still finds schema-valid requests the server
+## refuses (see docs/billing-decisions.md, "HTTP contract"); add it after `unit` once it passes.
+contract:
+	infra/schemathesis.sh
 
 ## template.yaml linted and built, every Lambda built with cargo-lambda and invoked under its
 ## Runtime API emulator (infra/deploy-check.sh; tools from PyPI via infra/deploy-tools.sh).

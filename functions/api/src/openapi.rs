@@ -14,8 +14,13 @@ use utoipa::{Modify, OpenApi};
 
 use crate::auth::{Access, USAGE_ROUTE, required_access};
 use crate::error::{ErrorBody, ErrorEnvelope, ErrorType};
+use crate::extract::PAGE_LIMIT_DEFAULT;
 use crate::idempotency::KEY_CHARS_MAX;
 use crate::params;
+
+/// The page-size parameter of every list ([`crate::extract::Paged`]).
+const PAGE_LIMIT_PARAM: &str = "limit";
+use billing_ledger::PAGE_LIMIT_MAX;
 
 /// The name of the bearer security scheme routes refer to: `security(("bearer" = ["admin"]))`.
 pub const BEARER: &str = "bearer";
@@ -139,6 +144,30 @@ fn bound_parameter(parameter: &mut utoipa::openapi::path::Parameter) {
         return;
     }
     let max = params::max_chars(&parameter.name);
+    // Every list reads `limit` and `cursor` through `Paged`, whatever a route wrote of them.
+    if parameter.parameter_in == ParameterIn::Query && parameter.name == PAGE_LIMIT_PARAM {
+        parameter.schema = Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(PAGE_LIMIT_MAX as u64))
+                .default(Some(PAGE_LIMIT_DEFAULT.into()))
+                .into(),
+        );
+        return;
+    }
+    if parameter.parameter_in == ParameterIn::Query && parameter.name == params::CURSOR_PARAM {
+        parameter.schema = Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(2))
+                .max_length(Some(params::CURSOR_CHARS_MAX))
+                // Cursors are hex (billing-store's cursor module); only those handed out work.
+                .pattern(Some("^([0-9a-f]{2})+$"))
+                .into(),
+        );
+        return;
+    }
     let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut() else {
         return;
     };

@@ -44,7 +44,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
 
 #[utoipa::path(get, path = "/v1/invoices", tag = "invoices",
     params(("user_id" = Option<String>, Query, description = "Of this user"), ("subscription_id" = Option<String>, Query, description = "Of this subscription"),
-        ("status" = Option<String>, Query, description = "open, paid, void or uncollectible"),
+        ("status" = Option<billing_core::invoice::InvoiceStatus>, Query, description = "open, paid, void or uncollectible"),
         ("limit" = Option<u32>, Query, description = "1-100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     security(("bearer" = ["read"])), responses((status = 200, description = "Invoices, newest first", body = Page<Invoice>), (status = 400, body = ErrorEnvelope)))]
 async fn list_invoices(

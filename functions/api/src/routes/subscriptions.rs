@@ -106,7 +106,7 @@ async fn create_subscription(
 }
 
 #[utoipa::path(get, path = "/v1/subscriptions", tag = "subscriptions",
-    params(("user_id" = Option<String>, Query, description = "Of this user"), ("status" = Option<String>, Query, description = "trialing, active, past_due or canceled"),
+    params(("user_id" = Option<String>, Query, description = "Of this user"), ("status" = Option<SubscriptionStatus>, Query, description = "trialing, active, past_due or canceled"),
         ("limit" = Option<u32>, Query, description = "1-100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     security(("bearer" = ["read"])), responses((status = 200, description = "Subscriptions, newest first", body = Page<SubscriptionView>), (status = 400, body = ErrorEnvelope)))]
 async fn list_subscriptions(
