@@ -61,11 +61,20 @@ done
 
 # Every check runs (`--checks all`): what the server does that a naive check would trip on
 # (the rate limiter's 429, the test clock's 409 when moved backwards, Idempotency-Key's 409 and
-# 422) is documented in the schema instead.
+# 422, 405 with Allow) is documented in the schema instead. One check is excluded, because it
+# cannot hold for this API whatever the schema says: positive_data_acceptance requires every
+# schema-valid request to succeed, but API.md refuses some schema-valid requests on the state
+# of the ledger, not their shape — a body naming a user that does not exist (400
+# `unknown_user`), tiers not ascending (400 `tiers_not_ascending`), a credit note over the
+# invoice's remaining amount (422), the same Idempotency-Key with another body (422
+# `key_reused`), a cursor this list never handed out (400 `invalid_cursor`). Every bound that
+# JSON Schema can state is in the document (lengths, patterns, enums, ranges, item counts), and
+# negative_data_rejection checks that the server refuses whatever breaks one.
 status=0
 (cd "$work_dir" && "$st" run "$base/openapi.json" \
   --header "Authorization: Bearer $ADMIN_TOKEN" \
   --checks all \
+  --exclude-checks positive_data_acceptance \
   --max-examples "$MAX_EXAMPLES" \
   --seed "$SEED" \
   --generation-database none \

@@ -96,8 +96,18 @@ pub(crate) fn is_json(content_type: Option<&HeaderValue>) -> bool {
     essence.eq_ignore_ascii_case("application/json")
 }
 
-/// Deserializes `bytes` as `T`, reporting the path of the field at fault.
+/// Deserializes `bytes` as `T`, reporting the path of the field at fault. Every request body
+/// is a JSON object: serde would also read a struct from an array (`[null, null]`), which the
+/// document does not allow, so anything else is refused first.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(ApiError::invalid(
+            "invalid_body",
+            "the body must be a JSON object",
+            None,
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();

@@ -47,6 +47,10 @@ pub fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     if key.is_empty() {
         return Err(invalid("the Idempotency-Key must not be empty"));
     }
+    // What the document states (`openapi::KEY_PATTERN`): printable ASCII, so no tab either.
+    if !key.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err(invalid("the Idempotency-Key must be printable ASCII"));
+    }
     if key.chars().count() > KEY_CHARS_MAX {
         return Err(invalid("the Idempotency-Key is longer than 255 characters"));
     }

@@ -19,9 +19,24 @@ use crate::extract::{NoFilters, Page, PageParams, Paged, Reply, ShownOnce, Stric
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
+    /// 1 to 100 characters (`billing_app::tokens::NAME_CHARS_MAX`), not only spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = "[^ \\t\\n\\r\\f\\v]")]
     pub name: String,
-    /// Any of `admin`, `read`, `usage:write`.
+    /// Any of `admin`, `read`, `usage:write`; at least one.
+    #[schema(min_items = 1, inline, value_type = Vec<ScopeName>)]
     pub scopes: Vec<String>,
+}
+
+/// A scope's name.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only its schema is used.
+pub enum ScopeName {
+    #[schema(rename = "admin")]
+    Admin,
+    #[schema(rename = "read")]
+    Read,
+    #[schema(rename = "usage:write")]
+    UsageWrite,
 }
 
 /// A token as listed: never its secret.

@@ -546,3 +546,35 @@ async fn no_internal_field_is_on_the_wire() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_body_is_a_json_object_and_a_key_is_printable_ascii() {
+    let app = spawn_app().await;
+    let user = app.user_id.clone();
+    let array = app
+        .request(
+            Method::PATCH,
+            &format!("/v1/users/{user}"),
+            Some(ADMIN_TOKEN),
+            Some(&json!([null, null])),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (array.status, array.error().1.as_str()),
+        (400, "invalid_body"),
+        "{:?}",
+        array.body
+    );
+    let tab = app
+        .request(
+            Method::POST,
+            "/v1/payment-runs",
+            Some(ADMIN_TOKEN),
+            None,
+            &[("Idempotency-Key", "a\tb")],
+        )
+        .await;
+    assert_eq!(tab.status, 400, "{:?}", tab.body);
+    assert_eq!(tab.error().2.as_deref(), Some("Idempotency-Key"));
+}
