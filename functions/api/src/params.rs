@@ -25,8 +25,8 @@ pub const CURSOR_PARAM: &str = "cursor";
 
 /// The pattern of an identifier's value: printable ASCII, no space.
 pub const IDENTIFIER_PATTERN: &str = "^[!-~]+$";
-/// The pattern of any other value: no control character.
-pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F]+$";
+/// The pattern of any other value: no control character (`char::is_control`: C0, DEL, C1).
+pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
 
 /// The longest value `name` may have.
 pub fn max_chars(name: &str) -> usize {
