@@ -211,6 +211,12 @@ fn document_operation(method: &Method, path: &str, operation: &mut Operation) {
     if path.contains('{') {
         add_error(operation, "404", "No such resource");
     }
+    // ErrorKind::Unavailable: the store or a dependency did not answer (the detail is logged).
+    add_error(
+        operation,
+        "503",
+        "`internal`: the store did not answer; retry (with the same Idempotency-Key)",
+    );
     if operation.request_body.is_some() {
         add_error(operation, "400", "Invalid body (`param` names the field)");
         add_error(operation, "413", "Body over the limit");
