@@ -3,12 +3,12 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/billing/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test lint unit deploy-check bench toolchain run
+.PHONY: test lint unit contract deploy-check bench toolchain run
 
 ## Every test: formatting, lints, unit, property and integration tests; the store's conformance
 ## suite runs against the embedded backend and against DynamoDB Local (started and stopped here);
-## then the deployment: template lint, sam build, the Lambda artifacts under the runtime emulator.
-test: toolchain lint unit deploy-check
+## the OpenAPI contract against billing-local (schemathesis); then the deployment: template lint, sam build, the Lambda artifacts under the runtime emulator.
+test: toolchain lint unit contract deploy-check
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs), then run make test again" >&2; exit 1; }
@@ -22,6 +22,11 @@ lint:
 # billing-deploy-tests needs the release artifacts: deploy-check builds them and runs it.
 unit:
 	infra/with-services.sh infra/cargo-test.sh --workspace --locked --exclude billing-deploy-tests
+
+## The OpenAPI contract: schemathesis --checks all against billing-local (infra/schemathesis.sh;
+## bounded, fixed seed; schemathesis from PyPI in a venv).
+contract:
+	infra/schemathesis.sh
 
 ## template.yaml linted and built, every Lambda built with cargo-lambda and invoked under its
 ## Runtime API emulator (infra/deploy-check.sh; tools from PyPI via infra/deploy-tools.sh).

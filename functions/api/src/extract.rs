@@ -88,7 +88,7 @@ async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes,
 }
 
 /// `application/json`, with or without parameters (`; charset=utf-8`).
-fn is_json(content_type: Option<&HeaderValue>) -> bool {
+pub(crate) fn is_json(content_type: Option<&HeaderValue>) -> bool {
     let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
         return false;
     };
@@ -96,8 +96,18 @@ fn is_json(content_type: Option<&HeaderValue>) -> bool {
     essence.eq_ignore_ascii_case("application/json")
 }
 
-/// Deserializes `bytes` as `T`, reporting the path of the field at fault.
+/// Deserializes `bytes` as `T`, reporting the path of the field at fault. Every request body
+/// is a JSON object: serde would also read a struct from an array (`[null, null]`), which the
+/// document does not allow, so anything else is refused first.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        return Err(ApiError::invalid(
+            "invalid_body",
+            "the body must be a JSON object",
+            None,
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -305,6 +315,55 @@ impl<T> Reply<T> {
 impl<T: Serialize> IntoResponse for Reply<T> {
     fn into_response(self) -> Response {
         json_response(self.0, &self.1)
+    }
+}
+
+impl<T> Reply<T> {
+    /// This reply shows `fields` (top-level fields of its body) this once: they are left out of
+    /// the copy kept for Idempotency-Key replays ([`ReplayBody`]), so a secret is never stored
+    /// and a replay answers without it.
+    pub fn shown_once(self, fields: &'static [&'static str]) -> ShownOnce<T> {
+        ShownOnce {
+            reply: self,
+            fields,
+        }
+    }
+}
+
+/// A [`Reply`] with fields shown only in this response ([`Reply::shown_once`]).
+#[derive(Debug, Clone)]
+pub struct ShownOnce<T> {
+    reply: Reply<T>,
+    fields: &'static [&'static str],
+}
+
+/// The body an Idempotency-Key replay answers instead of the one sent (a response extension):
+/// the first response without its shown-once fields. The idempotency layer stores this one.
+#[derive(Debug, Clone)]
+pub struct ReplayBody(pub Bytes);
+
+impl<T: Serialize> IntoResponse for ShownOnce<T> {
+    fn into_response(self) -> Response {
+        let Reply(status, body) = self.reply;
+        let redacted = match serde_json::to_value(&body) {
+            Ok(serde_json::Value::Object(mut fields)) => {
+                for name in self.fields {
+                    fields.remove(*name);
+                }
+                serde_json::to_vec(&fields).ok()
+            }
+            _ => None,
+        };
+        let Some(redacted) = redacted else {
+            // Never store what cannot be redacted: a body that is not an object is a bug.
+            return ApiError::Internal("a shown-once reply is not a JSON object".to_owned())
+                .into_response();
+        };
+        let mut response = json_response(status, &body);
+        response
+            .extensions_mut()
+            .insert(ReplayBody(Bytes::from(redacted)));
+        response
     }
 }
 

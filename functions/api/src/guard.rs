@@ -1,16 +1,30 @@
 //! The middleware every route runs behind, in this order: authentication and the scope rule
-//! (401/403), the usage rate limit (429, before the key is taken so a limited request can be
-//! retried with the same key), then Idempotency-Key handling for POSTs.
+//! (401/403), the path and query values ([`crate::params`], 400), the usage rate limit (429,
+//! before the key is taken so a limited request can be retried with the same key), the body of
+//! an action that takes none ([`BodylessRoutes`], 400/415), then Idempotency-Key handling for
+//! POSTs.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::Method;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::ApiState;
 use crate::auth::{Access, USAGE_ROUTE, bearer_secret, required_access};
 use crate::error::ApiError;
-use crate::idempotency;
+use crate::extract::{is_json, parse_json};
+use crate::{idempotency, params};
+
+/// The POST routes whose operation documents no request body (pay, void, archive, the runs…),
+/// taken from the OpenAPI document when the router is built. They take no input, so a body may
+/// be absent or `{}` and anything else is refused as every other route refuses it: a field is
+/// `unknown_field` naming it (400), a body not declared JSON is 415.
+#[derive(Debug, Clone, Default)]
+pub struct BodylessRoutes(pub Arc<HashSet<String>>);
 
 pub async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     match guarded(state, request, next).await {
@@ -30,7 +44,10 @@ async fn guarded(state: ApiState, mut request: Request, next: Next) -> Result<Re
     };
     let method = request.method().clone();
     let scope = match required_access(&method, &route) {
-        Access::Open => return Ok(next.run(request).await),
+        Access::Open => {
+            params::check(&route, request.uri())?;
+            return Ok(next.run(request).await);
+        }
         Access::Needs(scope) => scope,
     };
     let secret = bearer_secret(request.headers()).ok_or_else(|| ApiError::Unauthenticated {
@@ -50,6 +67,7 @@ async fn guarded(state: ApiState, mut request: Request, next: Next) -> Result<Re
             needed: scope.as_str(),
         });
     }
+    params::check(&route, request.uri())?;
     if method == USAGE_ROUTE.0 && route == USAGE_ROUTE.1 {
         state
             .rate_limiter
@@ -58,6 +76,13 @@ async fn guarded(state: ApiState, mut request: Request, next: Next) -> Result<Re
             .map_err(|retry| ApiError::RateLimited {
                 retry_after_seconds: retry.seconds,
             })?;
+    }
+    let bodyless = request
+        .extensions()
+        .get::<BodylessRoutes>()
+        .is_some_and(|routes| routes.0.contains(&route));
+    if method == Method::POST && bodyless {
+        request = refuse_any_body(request, state.config.body_limit_bytes).await?;
     }
     let key = if method == Method::POST {
         idempotency::key_of(request.headers())?
@@ -79,4 +104,25 @@ async fn guarded(state: ApiState, mut request: Request, next: Next) -> Result<Re
         }
         None => Ok(next.run(request).await),
     }
+}
+
+/// `request` with its body checked to be empty or `{}`, and put back (the idempotency hash and
+/// the handler read it after this).
+async fn refuse_any_body(request: Request, limit_bytes: usize) -> Result<Request, ApiError> {
+    let (parts, body) = request.into_parts();
+    let bytes = idempotency::read_body(body, limit_bytes).await?;
+    if !bytes.iter().all(u8::is_ascii_whitespace) {
+        if !is_json(parts.headers.get(header::CONTENT_TYPE)) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let fields: serde_json::Map<String, serde_json::Value> = parse_json(&bytes)?;
+        if let Some(name) = fields.keys().next() {
+            return Err(ApiError::invalid(
+                "unknown_field",
+                format!("unknown field `{name}`: this action takes no body"),
+                Some(name.clone()),
+            ));
+        }
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }

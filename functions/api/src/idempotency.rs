@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::extract::ReplayBody;
 
 pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -45,6 +46,10 @@ pub fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         .map_err(|_| invalid("the Idempotency-Key must be printable ASCII"))?;
     if key.is_empty() {
         return Err(invalid("the Idempotency-Key must not be empty"));
+    }
+    // What the document states (`openapi::KEY_PATTERN`): printable ASCII, so no tab either.
+    if !key.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err(invalid("the Idempotency-Key must be printable ASCII"));
     }
     if key.chars().count() > KEY_CHARS_MAX {
         return Err(invalid("the Idempotency-Key is longer than 255 characters"));
@@ -109,7 +114,7 @@ pub async fn run(
         }
         return Ok(response);
     }
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
         Err(error) => {
@@ -119,8 +124,13 @@ pub async fn run(
             )));
         }
     };
-    let stored = match std::str::from_utf8(&bytes) {
-        Ok(text) if bytes.len() <= STORED_RESPONSE_BYTES_MAX => Some(StoredResponse {
+    // A reply with shown-once fields (a token's secret) is kept without them.
+    let kept_body = parts
+        .extensions
+        .remove::<ReplayBody>()
+        .map_or_else(|| bytes.clone(), |ReplayBody(redacted)| redacted);
+    let stored = match std::str::from_utf8(&kept_body) {
+        Ok(text) if kept_body.len() <= STORED_RESPONSE_BYTES_MAX => Some(StoredResponse {
             status: status.as_u16(),
             body: text.to_owned(),
         }),
@@ -147,7 +157,7 @@ pub async fn run(
     Ok(Response::from_parts(parts, Body::from(bytes)))
 }
 
-async fn read_body(body: Body, limit_bytes: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(body: Body, limit_bytes: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit_bytes)
         .await
         .map_err(|error| {

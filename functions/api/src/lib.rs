@@ -22,11 +22,21 @@
 //!   `read`, `POST /v1/usage` needs `usage:write`, anything else `admin`; the open routes and
 //!   admin-only GETs are listed there. Security, 401/403, Idempotency-Key, 409/422, 400/413/415
 //!   and 429 are added to the OpenAPI entry from the same rules ([`openapi::add_conventions`]).
-//! - [`StrictJson<T>`] (extractor; `Option<StrictJson<T>>` for an optional body) with
-//!   `#[derive(Deserialize, ToSchema)] #[serde(deny_unknown_fields)]` request types.
+//! - Path and query values need no checks of their own: [`guard`] refuses, before any handler,
+//!   one that is not UTF-8, holds a control character, is empty or longer than 255 characters,
+//!   or names a resource (`id`, `*_id`, `code`, `*_code`) and is not printable ASCII
+//!   ([`params`]); the same bounds are written on every parameter of the document.
+//! - [`StrictJson<T>`] (extractor; `Option<StrictJson<T>>` with `request_body = Option<T>` for
+//!   an optional body, absent meaning the defaults) with
+//!   `#[derive(Deserialize, ToSchema)] #[serde(deny_unknown_fields)]` request types; state in
+//!   `#[schema(...)]` every bound the type's validation enforces that JSON Schema can express.
+//!   A POST that documents no `request_body` takes none: [`guard`] refuses a body other than
+//!   `{}` (400 naming the field), and the document shows it an optional empty object.
 //! - [`StrictQuery<T>`] for query filters, or [`Paged<F>`] for lists (`paged.page` is the
 //!   ledger's `PageRequest`, `paged.filters` an `F` with `deny_unknown_fields`), documented
 //!   with `params(extract::PageParams, …)`; answer with `Reply::ok(Page::of(listing, View::from))`.
+//! - A reply showing a secret marks it: `Reply::created(view).shown_once(&["token"])`; the
+//!   copy kept for Idempotency-Key replays leaves those fields out, so it is never stored.
 //! - Return `Result<Reply<T>, ApiError>` (`Reply::ok`, `created`, `accepted`); `?` turns an
 //!   `AppError` or a `LedgerError` into [`ApiError`], the one place statuses, `type`s and the
 //!   envelope are decided.
@@ -37,7 +47,8 @@
 //! - A refused-by-rule 422 (`ErrorKind::Unprocessable`) has `type` `invalid_request` (API.md
 //!   has no other fitting type); 503 and 500 have `type` `internal`.
 //! - Responses of completed requests are stored for Idempotency-Key replays, 4xx included
-//!   (the brief: everything but 5xx); 401/403/429 happen before the key is taken.
+//!   (the brief: everything but 5xx), without their shown-once fields; 401/403, the 400 of a
+//!   path or query value and 429 happen before the key is taken.
 //! - An unknown route answers 404 before authentication; a known route with a method it does
 //!   not have answers 405, after authentication.
 //! - Tokens are cached for [`auth::TOKEN_CACHE_TTL`] (30 s, within API.md's 60 s).
@@ -50,6 +61,7 @@ pub mod extract;
 pub mod guard;
 pub mod idempotency;
 pub mod openapi;
+pub mod params;
 pub mod rate_limit;
 pub mod routes;
 mod tracing_layers;
@@ -148,6 +160,8 @@ pub fn router_with(state: ApiState, extra: OpenApiRouter<ApiState>) -> Router {
         api = api.merge(routes::test_clock::router());
     }
     let (router, mut document) = api.split_for_parts();
+    // Read before the conventions document their (empty) body.
+    let bodyless = guard::BodylessRoutes(Arc::new(openapi::bodyless_posts(&document)));
     openapi::add_conventions(&mut document);
     let document = Arc::new(openapi::Document::render(&document));
     let body_limit_bytes = state.config.body_limit_bytes;
@@ -159,6 +173,7 @@ pub fn router_with(state: ApiState, extra: OpenApiRouter<ApiState>) -> Router {
             guard::guard,
         ))
         .layer(Extension(document))
+        .layer(Extension(bodyless))
         .layer(Extension(BodyLimit(body_limit_bytes)))
         .layer(DefaultBodyLimit::max(body_limit_bytes))
         .with_state(state);

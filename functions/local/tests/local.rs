@@ -28,6 +28,26 @@ async fn start(data_dir: &std::path::Path, port: u16) -> Local {
 }
 
 async fn start_with(data_dir: &std::path::Path, port: u16, extra: &[(&str, &str)]) -> Local {
+    start_logged(data_dir, port, extra, None).await
+}
+
+/// [`start_with`], its stdout and stderr (every log line) written to `log` when given.
+async fn start_logged(
+    data_dir: &std::path::Path,
+    port: u16,
+    extra: &[(&str, &str)],
+    log: Option<&std::path::Path>,
+) -> Local {
+    let output = || match log {
+        Some(path) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap(),
+        ),
+        None => Stdio::null(),
+    };
     let child = Command::new(env!("CARGO_BIN_EXE_billing-local"))
         .envs(extra.iter().copied())
         .env("BILLING_ADDR", format!("127.0.0.1:{port}"))
@@ -37,8 +57,8 @@ async fn start_with(data_dir: &std::path::Path, port: u16, extra: &[(&str, &str)
         .env("BILLING_INVOICE_RUN_EVERY", "0")
         .env("BILLING_PAYMENT_RUN_EVERY", "0")
         .env("BILLING_USAGE_RATE_LIMIT", "100000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(output())
+        .stderr(output())
         .spawn()
         .expect("billing-local starts");
     let local = Local {
@@ -586,13 +606,15 @@ async fn with_stripe_the_charge_goes_to_stripe_and_its_webhook_completes_the_inv
         return;
     };
     let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("billing-local.log");
     let settings = [
         ("BILLING_PAYMENT_GATEWAY", "stripe"),
-        ("STRIPE_API_KEY", "sk_test_123"),
+        ("STRIPE_API_KEY", STRIPE_API_KEY),
         ("STRIPE_API_BASE", stripe_base.as_str()),
-        ("STRIPE_WEBHOOK_SECRET", "whsec_local"),
+        ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET),
     ];
-    let mut local = start_with(data.path(), free_port(), &settings).await;
+    let mut local = start_logged(data.path(), free_port(), &settings, Some(&log)).await;
     let base = local.base.clone();
     let user = setup(&base).await;
     let invoices = get(&base, &format!("/v1/invoices?user_id={user}")).await;
@@ -623,7 +645,7 @@ async fn with_stripe_the_charge_goes_to_stripe_and_its_webhook_completes_the_inv
             .header("content-type", "application/json")
             .header(
                 "stripe-signature",
-                stripe_signature("whsec_local", now, &body),
+                stripe_signature(STRIPE_WEBHOOK_SECRET, now, &body),
             )
             .body(body.clone())
             .send()
@@ -665,6 +687,59 @@ async fn with_stripe_the_charge_goes_to_stripe_and_its_webhook_completes_the_inv
             ("succeeded".to_owned(), "stripe".to_owned())
         ]
     );
+    // A forged delivery and a wrong token: errors whose bodies must not echo a secret.
+    let forged = reqwest::Client::new()
+        .post(format!("{base}/v1/webhooks/stripe"))
+        .header("content-type", "application/json")
+        .header(
+            "stripe-signature",
+            stripe_signature("whsec_wrong", now, &body),
+        )
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    let forged = forged.text().await.unwrap();
+    let unauthenticated = reqwest::Client::new()
+        .get(format!("{base}/v1/invoices"))
+        .bearer_auth("sk_wrong")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     local.child.kill().unwrap();
     local.child.wait().unwrap();
+
+    // No secret is in a log line, an error body or anything stored.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("/v1/invoices/{id}/pay"),
+        "no request was logged: {logged}"
+    );
+    let mut stored = String::new();
+    let mut dirs = vec![data.path().to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                stored.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+            }
+        }
+    }
+    assert!(stored.contains(&invoice), "the store was not read");
+    let bodies = format!("{declined}\n{forged}\n{unauthenticated}");
+    for secret in [STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET, ADMIN] {
+        assert!(!logged.contains(secret), "{secret} is logged");
+        assert!(!stored.contains(secret), "{secret} is stored");
+        assert!(!bodies.contains(secret), "{secret} is in a response");
+    }
 }
+
+/// Distinctive, so finding one anywhere is finding a leak.
+const STRIPE_API_KEY: &str = "sk_test_3f9a41c7d2e8b6a5";
+const STRIPE_WEBHOOK_SECRET: &str = "whsec_local_webhook_secret_8b2d";

@@ -22,7 +22,16 @@ use crate::support::{NumberBlock, audit, finalize_invoice, retry_races, write_us
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
+    // Bounds of billing_core::invoice's validate_note (MAX_AMOUNT_CENTS, MAX_REASON_LEN).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 1, maximum = 1_000_000_000_000_i64)
+    )]
     pub amount_cents: i64,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 500, pattern = "[^ \\t\\n\\r\\f\\v]")
+    )]
     pub reason: String,
 }
 

@@ -28,9 +28,18 @@ use crate::support::{
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateSubscription {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[!-~]+$")
+    )]
     pub user_id: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.-]+$")
+    )]
     pub plan_code: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 730))]
     pub trial_days: Option<i64>,
 }
 
@@ -38,9 +47,14 @@ pub struct CreateSubscription {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangePlan {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.-]+$")
+    )]
     pub plan_code: String,
     /// `now` (default) or `period_end`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(now|period_end)$"))]
     pub effective: Option<String>,
 }
 

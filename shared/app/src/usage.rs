@@ -30,6 +30,8 @@ pub struct UsageMessage {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IngestUsage {
+    /// 1 to 1000 events (EVENTS_PER_REQUEST_MAX).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub events: Vec<UsageEventDraft>,
 }
 

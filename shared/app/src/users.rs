@@ -14,10 +14,27 @@ use crate::support::{audit, fail, retry_races};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    // Bounds of billing_core::user (MAX_EMAIL_LEN, MAX_USER_NAME_LEN, MAX_PAYMENT_METHOD_LEN).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 3,
+            max_length = 254,
+            pattern = "^[^ \\t\\n\\r\\f\\v@]+@[^ \\t\\n\\r\\f\\v@.][^ \\t\\n\\r\\f\\v@]*\\.[^ \\t\\n\\r\\f\\v@]*[^ \\t\\n\\r\\f\\v@.]$"
+        )
+    )]
     pub email: String,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = "[^ \\t\\n\\r\\f\\v]")
+    )]
     pub name: Option<String>,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9_]+$")
+    )]
     pub payment_method: Option<String>,
 }
 
@@ -27,10 +44,10 @@ pub struct CreateUser {
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = "[^ \\t\\n\\r\\f\\v]"))]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9_]+$"))]
     pub payment_method: Option<Option<String>>,
 }
 

@@ -90,15 +90,35 @@ impl Plan {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PlanDraft {
+    // The schema bounds state the rules `validate` enforces (MAX_CODE_LEN, MAX_NAME_LEN,
+    // MAX_AMOUNT_CENTS, MAX_TRIAL_DAYS, MAX_USAGE_CHARGES); patterns use ASCII classes so that
+    // whatever they refuse, `validate` refuses too.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.-]+$")
+    )]
     pub code: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 200, pattern = "[^ \\t\\n\\r\\f\\v]")
+    )]
     pub name: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 1_000_000_000_000_i64)
+    )]
     pub amount_cents: i64,
+    /// Three letters (ISO 4217), default `usd`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z]{3}$"))]
     pub currency: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(month|year)$"))]
     pub interval: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 730))]
     pub trial_days: Option<i64>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub usage_charges: Vec<UsageChargeDraft>,
 }
 
@@ -106,8 +126,14 @@ pub struct PlanDraft {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UsageChargeDraft {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.:/-]+$")
+    )]
     pub metric: String,
+    #[cfg_attr(feature = "openapi", schema(pattern = "^(graduated|volume)$"))]
     pub mode: String,
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 20))]
     pub tiers: Vec<TierDraft>,
 }
 
@@ -116,9 +142,16 @@ pub struct UsageChargeDraft {
 #[serde(deny_unknown_fields)]
 pub struct TierDraft {
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub up_to: Option<i64>,
+    /// Cents per unit: digits, optionally a point and 1–12 more digits.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[0-9]+(\\.[0-9]{1,12})?$"))]
     pub unit_amount_decimal: String,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 1_000_000_000_000_i64)
+    )]
     pub flat_amount_cents: Option<i64>,
 }
 

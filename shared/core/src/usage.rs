@@ -33,9 +33,20 @@ pub struct UsageEvent {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UsageEventDraft {
+    // Bounds of `validate` (MAX_EVENT_ID_LEN bytes, plan::validate_metric, MAX_EVENT_QUANTITY).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 255))]
     pub id: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
     pub user_id: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_.:/-]+$")
+    )]
     pub metric: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 1_000_000_000_000_i64)
+    )]
     pub quantity: i64,
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]

@@ -28,9 +28,9 @@ pub struct AuditEntryView {
     /// `token:tok_…`, `system:invoice-run`, `webhook:stripe`…
     pub actor: String,
     /// e.g. `invoice.paid`.
+    #[schema(value_type = AuditAction)]
     pub action: &'static str,
     /// e.g. `invoice`.
-    #[schema(value_type = String)]
     pub entity_type: billing_core::audit::EntityType,
     pub entity_id: String,
     #[schema(value_type = Object)]
@@ -61,7 +61,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
     tag = "audit",
     params(
         ("entity_id" = Option<String>, Query, description = "Entries of this entity"),
-        ("action" = Option<String>, Query, description = "Entries of this action, e.g. `invoice.paid`"),
+        ("action" = Option<AuditAction>, Query, description = "Entries of this action, e.g. `invoice.paid`"),
         PageParams,
     ),
     responses(

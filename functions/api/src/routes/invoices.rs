@@ -1,8 +1,8 @@
 //! Invoices change only through their actions (pay, void, credit and debit notes): a PATCH,
-//! PUT or DELETE on an invoice is 405 (API.md). The read and action routes live beside these.
+//! PUT or DELETE on an invoice is 405 (API.md), as any method a path lacks, with `Allow`. The read and action routes live beside these.
 
 use axum::extract::{Path, State};
-use axum::http::Method;
+
 use billing_app::invoices::{self, InvoiceWithPayment, NoteRequest};
 use billing_core::invoice::{CreditNote, Invoice};
 use billing_core::payment::Payment;
@@ -34,7 +34,7 @@ pub struct PaymentFilters {
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(list_invoices))
-        .routes(routes!(get_invoice, invoice_is_immutable))
+        .routes(routes!(get_invoice))
         .routes(routes!(pay))
         .routes(routes!(void))
         .routes(routes!(credit_note))
@@ -44,7 +44,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
 
 #[utoipa::path(get, path = "/v1/invoices", tag = "invoices",
     params(("user_id" = Option<String>, Query, description = "Of this user"), ("subscription_id" = Option<String>, Query, description = "Of this subscription"),
-        ("status" = Option<String>, Query, description = "open, paid, void or uncollectible"),
+        ("status" = Option<billing_core::invoice::InvoiceStatus>, Query, description = "open, paid, void or uncollectible"),
         ("limit" = Option<u32>, Query, description = "1-100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     security(("bearer" = ["read"])), responses((status = 200, description = "Invoices, newest first", body = Page<Invoice>), (status = 400, body = ErrorEnvelope)))]
 async fn list_invoices(
@@ -140,18 +140,4 @@ async fn list_payments(
     )
     .await?;
     Ok(Reply::ok(Page::of(listing, |p| p)))
-}
-
-#[utoipa::path(
-    method(patch, put, delete),
-    path = "/v1/invoices/{id}",
-    tag = "invoices",
-    params(("id" = String, Path, description = "Invoice id (`inv_…`)")),
-    responses((status = 405, description = "Invoices change only through their actions", body = ErrorEnvelope))
-)]
-async fn invoice_is_immutable(method: Method, Path(_id): Path<String>) -> ApiError {
-    ApiError::MethodNotAllowed {
-        method: method.to_string(),
-        hint: ": invoices change only through pay, void, credit-notes and debit-notes",
-    }
 }

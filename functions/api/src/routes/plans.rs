@@ -19,7 +19,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
 }
 
 #[utoipa::path(post, path = "/v1/plans", tag = "plans", request_body = PlanDraft,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
     security(("bearer" = ["admin"])),
     responses((status = 201, body = Plan), (status = 400, body = ErrorEnvelope), (status = 409, description = "Code taken", body = ErrorEnvelope)))]
 async fn create_plan(

@@ -45,7 +45,6 @@ async fn start(state: &ApiState, run: RunKind) -> Result<Response, ApiError> {
 }
 
 #[utoipa::path(post, path = "/v1/invoice-runs", tag = "runs",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
     security(("bearer" = ["admin"])), responses(
         (status = 200, description = "Every due subscription renewed", body = InvoiceRunReport),
         (status = 202, description = "Still running when the request's time was up: it goes on; follow it at `GET /v1/invoice-runs/{run_id}`", body = RunAccepted)))]
@@ -56,7 +55,6 @@ async fn invoice_run(State(state): State<ApiState>) -> Result<Response, ApiError
 }
 
 #[utoipa::path(post, path = "/v1/payment-runs", tag = "runs",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
     security(("bearer" = ["admin"])), responses(
         (status = 200, description = "Due first attempts and retries made", body = PaymentRunReport),
         (status = 202, description = "Still running when the request's time was up: it goes on; follow it at `GET /v1/payment-runs/{run_id}`", body = RunAccepted)))]

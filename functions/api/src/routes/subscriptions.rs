@@ -5,8 +5,11 @@ use axum::extract::{Path, State};
 use billing_app::subscriptions::{
     self, Cancel, ChangePlan, CreateSubscription, InvoicePreview, SubscriptionWithInvoice,
 };
-use billing_core::subscription::Subscription;
-use serde::Deserialize;
+use billing_core::Timestamp;
+use billing_core::invoice::Invoice;
+use billing_core::subscription::{Subscription, SubscriptionStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -22,6 +25,65 @@ pub struct SubscriptionFilters {
     pub status: Option<String>,
 }
 
+// A subscription on the wire: the stored one without its internal billing anchor
+// (`billing_anchor`, `anchor_offset_months`), which only the period arithmetic reads. (Not a
+// doc comment: that would become the schema's description.)
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Subscription)]
+pub struct SubscriptionView {
+    pub id: String,
+    pub user_id: String,
+    pub plan_code: String,
+    pub status: SubscriptionStatus,
+    #[schema(value_type = String, format = DateTime)]
+    pub current_period_start: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub current_period_end: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub trial_end: Option<Timestamp>,
+    pub cancel_at_period_end: bool,
+    pub pending_plan_code: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub canceled_at: Option<Timestamp>,
+}
+
+impl From<Subscription> for SubscriptionView {
+    fn from(subscription: Subscription) -> Self {
+        Self {
+            id: subscription.id,
+            user_id: subscription.user_id,
+            plan_code: subscription.plan_code,
+            status: subscription.status,
+            current_period_start: subscription.current_period_start,
+            current_period_end: subscription.current_period_end,
+            trial_end: subscription.trial_end,
+            cancel_at_period_end: subscription.cancel_at_period_end,
+            pending_plan_code: subscription.pending_plan_code,
+            created_at: subscription.created_at,
+            canceled_at: subscription.canceled_at,
+        }
+    }
+}
+
+/// A subscription and the invoice a command produced (if any), on the wire.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = SubscriptionWithInvoice)]
+pub struct SubscriptionWithInvoiceView {
+    pub subscription: SubscriptionView,
+    pub invoice: Option<Invoice>,
+}
+
+impl From<SubscriptionWithInvoice> for SubscriptionWithInvoiceView {
+    fn from(changed: SubscriptionWithInvoice) -> Self {
+        Self {
+            subscription: changed.subscription.into(),
+            invoice: changed.invoice,
+        }
+    }
+}
+
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_subscription, list_subscriptions))
@@ -32,26 +94,25 @@ pub fn router() -> OpenApiRouter<ApiState> {
 }
 
 #[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions", request_body = CreateSubscription,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
     security(("bearer" = ["admin"])),
-    responses((status = 201, body = Subscription), (status = 400, body = ErrorEnvelope), (status = 409, description = "Already subscribed, metric priced elsewhere, or plan archived", body = ErrorEnvelope)))]
+    responses((status = 201, body = SubscriptionView), (status = 400, body = ErrorEnvelope), (status = 409, description = "Already subscribed, metric priced elsewhere, or plan archived", body = ErrorEnvelope)))]
 async fn create_subscription(
     State(state): State<ApiState>,
     caller: Caller,
     StrictJson(request): StrictJson<CreateSubscription>,
-) -> Result<Reply<Subscription>, ApiError> {
+) -> Result<Reply<SubscriptionView>, ApiError> {
     let created = subscriptions::create_subscription(&state.app, request, &caller.actor()).await?;
-    Ok(Reply::created(created.subscription))
+    Ok(Reply::created(created.subscription.into()))
 }
 
 #[utoipa::path(get, path = "/v1/subscriptions", tag = "subscriptions",
-    params(("user_id" = Option<String>, Query, description = "Of this user"), ("status" = Option<String>, Query, description = "trialing, active, past_due or canceled"),
+    params(("user_id" = Option<String>, Query, description = "Of this user"), ("status" = Option<SubscriptionStatus>, Query, description = "trialing, active, past_due or canceled"),
         ("limit" = Option<u32>, Query, description = "1-100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
-    security(("bearer" = ["read"])), responses((status = 200, description = "Subscriptions, newest first", body = Page<Subscription>), (status = 400, body = ErrorEnvelope)))]
+    security(("bearer" = ["read"])), responses((status = 200, description = "Subscriptions, newest first", body = Page<SubscriptionView>), (status = 400, body = ErrorEnvelope)))]
 async fn list_subscriptions(
     State(state): State<ApiState>,
     paged: Paged<SubscriptionFilters>,
-) -> Result<Reply<Page<Subscription>>, ApiError> {
+) -> Result<Reply<Page<SubscriptionView>>, ApiError> {
     let listing = subscriptions::list_subscriptions(
         &state.app,
         paged.filters.user_id.as_deref(),
@@ -59,43 +120,53 @@ async fn list_subscriptions(
         &paged.page,
     )
     .await?;
-    Ok(Reply::ok(Page::of(listing, |s| s)))
+    Ok(Reply::ok(Page::of(listing, SubscriptionView::from)))
 }
 
 #[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "subscriptions", params(("id" = String, Path, description = "Subscription id (`sub_…`)")),
-    security(("bearer" = ["read"])), responses((status = 200, body = Subscription), (status = 404, body = ErrorEnvelope)))]
+    security(("bearer" = ["read"])), responses((status = 200, body = SubscriptionView), (status = 404, body = ErrorEnvelope)))]
 async fn get_subscription(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Reply<Subscription>, ApiError> {
+) -> Result<Reply<SubscriptionView>, ApiError> {
     Ok(Reply::ok(
-        subscriptions::get_subscription(&state.app, &id).await?,
+        subscriptions::get_subscription(&state.app, &id)
+            .await?
+            .into(),
     ))
 }
 
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/change-plan", tag = "subscriptions", request_body = ChangePlan, params(("id" = String, Path, description = "Subscription id")),
-    security(("bearer" = ["admin"])), responses((status = 200, body = SubscriptionWithInvoice), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+    security(("bearer" = ["admin"])), responses((status = 200, body = SubscriptionWithInvoiceView), (status = 400, body = ErrorEnvelope), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn change_plan(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
     StrictJson(request): StrictJson<ChangePlan>,
-) -> Result<Reply<SubscriptionWithInvoice>, ApiError> {
+) -> Result<Reply<SubscriptionWithInvoiceView>, ApiError> {
     Ok(Reply::ok(
-        subscriptions::change_plan(&state.app, &id, request, &caller.actor()).await?,
+        subscriptions::change_plan(&state.app, &id, request, &caller.actor())
+            .await?
+            .into(),
     ))
 }
 
-#[utoipa::path(post, path = "/v1/subscriptions/{id}/cancel", tag = "subscriptions", request_body = Cancel, params(("id" = String, Path, description = "Subscription id")),
-    security(("bearer" = ["admin"])), responses((status = 200, body = SubscriptionWithInvoice), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
+/// The body is optional: none (or `{}`) cancels at period end, API.md's default.
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/cancel", tag = "subscriptions", request_body = Option<Cancel>, params(("id" = String, Path, description = "Subscription id")),
+    security(("bearer" = ["admin"])), responses((status = 200, body = SubscriptionWithInvoiceView), (status = 404, body = ErrorEnvelope), (status = 409, body = ErrorEnvelope)))]
 async fn cancel(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-    StrictJson(request): StrictJson<Cancel>,
-) -> Result<Reply<SubscriptionWithInvoice>, ApiError> {
+    request: Option<StrictJson<Cancel>>,
+) -> Result<Reply<SubscriptionWithInvoiceView>, ApiError> {
+    let request = request
+        .map(|StrictJson(request)| request)
+        .unwrap_or_default();
     Ok(Reply::ok(
-        subscriptions::cancel(&state.app, &id, request, &caller.actor()).await?,
+        subscriptions::cancel(&state.app, &id, request, &caller.actor())
+            .await?
+            .into(),
     ))
 }
 

@@ -14,14 +14,29 @@ use utoipa_axum::routes;
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{NoFilters, Page, PageParams, Paged, Reply, StrictJson};
+use crate::extract::{NoFilters, Page, PageParams, Paged, Reply, ShownOnce, StrictJson};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
+    /// 1 to 100 characters (`billing_app::tokens::NAME_CHARS_MAX`), not only spaces.
+    #[schema(min_length = 1, max_length = 100, pattern = "[^ \\t\\n\\r\\f\\v]")]
     pub name: String,
-    /// Any of `admin`, `read`, `usage:write`.
+    /// Any of `admin`, `read`, `usage:write`; at least one.
+    #[schema(min_items = 1, inline, value_type = Vec<ScopeName>)]
     pub scopes: Vec<String>,
+}
+
+/// A scope's name.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only its schema is used.
+pub enum ScopeName {
+    #[schema(rename = "admin")]
+    Admin,
+    #[schema(rename = "read")]
+    Read,
+    #[schema(rename = "usage:write")]
+    UsageWrite,
 }
 
 /// A token as listed: never its secret.
@@ -48,12 +63,15 @@ impl From<Token> for TokenView {
     }
 }
 
-/// A token just created: `token` is its secret, shown this once.
+/// A token just created: `token` is its secret, shown this once. A replay of the request
+/// (same Idempotency-Key) answers the same body without `token`: the secret is never stored.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedTokenView {
     pub id: String,
     pub name: String,
     pub scopes: Vec<String>,
+    /// The secret, in the response that created the token only; absent from a replay.
+    #[schema(required = false)]
     pub token: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -65,13 +83,17 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(revoke_token))
 }
 
+/// Creates an API token. Its secret (`token`) "appears only here" (API.md): in this 201, once.
+/// The secret is never stored, only its hash, so a retry with the same `Idempotency-Key`
+/// replays this response (`Idempotent-Replayed: true`) without `token`; a caller that lost the
+/// secret revokes the token and creates another.
 #[utoipa::path(
     post,
     path = "/v1/tokens",
     tag = "tokens",
     request_body = CreateTokenRequest,
     responses(
-        (status = 201, description = "Created; `token` appears only here", body = CreatedTokenView),
+        (status = 201, description = "Created. `token`, the secret, is shown in this response only: it is never stored, so a replay of the request with the same Idempotency-Key (`Idempotent-Replayed: true`) answers the same token without `token`", body = CreatedTokenView),
         (status = 400, description = "Invalid name or scopes", body = ErrorEnvelope),
     )
 )]
@@ -79,7 +101,7 @@ async fn create_token(
     State(state): State<ApiState>,
     caller: Caller,
     StrictJson(request): StrictJson<CreateTokenRequest>,
-) -> Result<Reply<CreatedTokenView>, ApiError> {
+) -> Result<ShownOnce<CreatedTokenView>, ApiError> {
     let created = tokens::create(
         &state.app,
         &caller.actor(),
@@ -95,8 +117,12 @@ async fn create_token(
         scopes: created.token.scopes,
         token: created.secret,
         created_at: created.token.created_at,
-    }))
+    })
+    .shown_once(&[SECRET_FIELD]))
 }
+
+/// The field of [`CreatedTokenView`] that holds the secret.
+const SECRET_FIELD: &str = "token";
 
 #[utoipa::path(
     get,

@@ -34,7 +34,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
 }
 
 #[utoipa::path(post, path = "/v1/usage", tag = "usage", request_body = IngestUsage,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
     security(("bearer" = ["usage:write"])),
     responses((status = 202, description = "Accepted durably; aggregated shortly", body = Accepted),
         (status = 400, description = "Any invalid event rejects the batch; `param` names it", body = ErrorEnvelope),
@@ -49,7 +48,7 @@ async fn ingest(
 
 #[utoipa::path(get, path = "/v1/usage/summary", tag = "usage",
     params(("user_id" = String, Query, description = "User id"), ("metric" = String, Query, description = "Metric"),
-        ("from" = String, Query, description = "RFC 3339, inclusive"), ("to" = String, Query, description = "RFC 3339, exclusive")),
+        ("from" = String, Query, format = DateTime, description = "RFC 3339, inclusive"), ("to" = String, Query, format = DateTime, description = "RFC 3339, exclusive")),
     security(("bearer" = ["read"])), responses((status = 200, body = UsageSummary), (status = 400, body = ErrorEnvelope)))]
 async fn summary(
     State(state): State<ApiState>,

@@ -18,7 +18,6 @@ pub fn router() -> OpenApiRouter<ApiState> {
 }
 
 #[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUser,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Up to 255 characters")),
     security(("bearer" = ["admin"])),
     responses((status = 201, body = User), (status = 400, body = ErrorEnvelope), (status = 409, description = "Email taken", body = ErrorEnvelope)))]
 async fn create_user(

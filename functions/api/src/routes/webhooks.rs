@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
 }
 
 #[utoipa::path(post, path = "/v1/webhooks/stripe", tag = "webhooks",
+    request_body(content = Object, content_type = "application/json", description = "The Stripe event, exactly as Stripe sent and signed it"),
     params(("Stripe-Signature" = String, Header, description = "t=…,v1=… (HMAC-SHA256 of \"{t}.{body}\")")),
     responses((status = 200, body = Received), (status = 400, description = "Bad or stale signature", body = ErrorEnvelope)))]
 async fn stripe(

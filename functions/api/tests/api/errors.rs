@@ -117,7 +117,13 @@ async fn invoices_cannot_be_patched_put_or_deleted() {
             .await;
         assert_eq!(response.status, 405, "{method}");
         assert_eq!(response.error().1, "method_not_allowed");
+        // Like any method a path lacks: `Allow` says what it has, and the document lists only
+        // those (an invoice has no PATCH, PUT or DELETE operation).
+        assert_eq!(response.header("allow"), Some("GET,HEAD"), "{method}");
     }
+    let document = app.get("/openapi.json", ADMIN_TOKEN).await.body;
+    let item = document["paths"]["/v1/invoices/{id}"].as_object().unwrap();
+    assert_eq!(item.keys().collect::<Vec<_>>(), ["get"]);
 }
 
 #[tokio::test]

@@ -34,7 +34,75 @@ pub struct TestApp {
     pub slow_runs: Arc<AtomicUsize>,
     /// A user that exists, for usage bodies.
     pub user_id: String,
-    _data_dir: tempfile::TempDir,
+    /// The DynamoDB table the app runs on (`spawn_app_on_dynamodb`), to read it back.
+    pub dynamodb: Option<(aws_sdk_dynamodb::Client, String)>,
+    data_dir: tempfile::TempDir,
+}
+
+/// The stores API tests run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    DynamoDb,
+}
+
+/// The app on `backend`, or `None` when that backend is not available: DynamoDB needs
+/// `AWS_ENDPOINT_URL_DYNAMODB` (infra/with-services.sh sets it), and with
+/// `BILLING_REQUIRE_DYNAMODB=1` (the project's test command) its absence fails the test.
+pub async fn spawn_app_on_backend(
+    backend: Backend,
+    case: &str,
+    configure: impl FnOnce(&mut ApiConfig),
+) -> Option<TestApp> {
+    match backend {
+        Backend::Embedded => Some(spawn_app_with(configure).await),
+        Backend::DynamoDb => spawn_app_on_dynamodb(case, configure).await,
+    }
+}
+
+/// The app on a fresh table of DynamoDB Local (see [`spawn_app_on_backend`]).
+pub async fn spawn_app_on_dynamodb(
+    case: &str,
+    configure: impl FnOnce(&mut ApiConfig),
+) -> Option<TestApp> {
+    if std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .unwrap_or_default()
+        .is_empty()
+    {
+        let required = std::env::var("BILLING_REQUIRE_DYNAMODB").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "BILLING_REQUIRE_DYNAMODB=1 but AWS_ENDPOINT_URL_DYNAMODB is unset: run the tests \
+             through infra/with-services.sh"
+        );
+        eprintln!("skipped {case} on DynamoDB: AWS_ENDPOINT_URL_DYNAMODB is unset");
+        return None;
+    }
+    static TABLES: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!(
+        "api-{}-{}-{nanos}-{}",
+        case.replace('_', "-"),
+        std::process::id(),
+        TABLES.fetch_add(1, Ordering::Relaxed)
+    );
+    let client = billing_store::client_from_env().await;
+    let table = billing_store::DynamoDbTable::new(client.clone(), name.clone());
+    table.create_table_if_missing().await.unwrap();
+    let mut app = spawn(
+        configure,
+        Some(Arc::new(table)),
+        None,
+        |_| {},
+        None,
+        |state| state,
+    )
+    .await;
+    app.dynamodb = Some((client, name));
+    Some(app)
 }
 
 /// A response, read whole.
@@ -190,11 +258,53 @@ async fn spawn(
         state,
         slow_runs,
         user_id,
-        _data_dir: data_dir,
+        dynamodb: None,
+        data_dir,
     }
 }
 
 impl TestApp {
+    /// Everything the store holds, as text to search: every file of the embedded store's data
+    /// directory (its raw bytes), or every item of the DynamoDB table.
+    pub async fn stored_text(&self) -> String {
+        let mut text = String::new();
+        match &self.dynamodb {
+            Some((client, table)) => {
+                let mut start = None;
+                loop {
+                    let page = client
+                        .scan()
+                        .table_name(table)
+                        .set_exclusive_start_key(start)
+                        .send()
+                        .await
+                        .unwrap();
+                    for item in page.items() {
+                        text.push_str(&format!("{item:?}\n"));
+                    }
+                    start = page.last_evaluated_key().cloned();
+                    if start.is_none() {
+                        break;
+                    }
+                }
+            }
+            None => {
+                let mut dirs = vec![self.data_dir.path().to_path_buf()];
+                while let Some(dir) = dirs.pop() {
+                    for entry in std::fs::read_dir(dir).unwrap() {
+                        let path = entry.unwrap().path();
+                        if path.is_dir() {
+                            dirs.push(path);
+                        } else {
+                            text.push_str(&String::from_utf8_lossy(&std::fs::read(path).unwrap()));
+                        }
+                    }
+                }
+            }
+        }
+        text
+    }
+
     pub async fn request(
         &self,
         method: Method,
@@ -329,7 +439,7 @@ pub struct OptionalBody {
 }
 
 /// Echoes `flag`, true when the body is absent.
-#[utoipa::path(post, path = "/v1/test-only/optional", responses((status = 200)))]
+#[utoipa::path(post, path = "/v1/test-only/optional", request_body = Option<OptionalBody>, responses((status = 200)))]
 async fn optional_body(body: Option<StrictJson<OptionalBody>>) -> Reply<Value> {
     let flag = body.is_none_or(|StrictJson(body)| body.flag);
     Reply::ok(json!({"flag": flag}))

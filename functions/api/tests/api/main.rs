@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod contract;
 mod corruption;
 mod emf;
 mod errors;
