@@ -1,0 +1,228 @@
+//! The endpoints the admin UI needs (docs/api-additions.md), on the real router.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_TOKEN, TestApp, spawn_app};
+
+const A: &str = ADMIN_TOKEN;
+
+async fn set_clock(app: &TestApp, now: &str) {
+    let set = app.post("/v1/test-clock", A, &json!({"now": now})).await;
+    assert_eq!(set.status, 200, "{:?}", set.body);
+}
+
+async fn created(app: &TestApp, path: &str, body: Value) -> Value {
+    let created = app.post(path, A, &body).await;
+    assert_eq!(created.status, 201, "{path}: {:?}", created.body);
+    created.body
+}
+
+fn pro_plan() -> Value {
+    json!({"code": "pro", "name": "Pro", "amount_cents": 2900, "interval": "month", "usage_charges": [{
+        "metric": "api_calls", "mode": "graduated", "tiers": [
+            {"up_to": 10, "unit_amount_decimal": "0"},
+            {"up_to": null, "unit_amount_decimal": "0.5"}]}]})
+}
+
+/// The invoice of a change-plan answer without what only the committed one has.
+fn without_identity(invoice: &Value) -> Value {
+    let mut invoice = invoice.clone();
+    let object = invoice.as_object_mut().unwrap();
+    object.remove("id");
+    object.remove("number");
+    invoice
+}
+
+#[tokio::test]
+async fn a_plan_change_preview_is_the_change_and_stores_nothing() {
+    let app = spawn_app().await;
+    set_clock(&app, "2027-01-01T00:00:00Z").await;
+    created(&app, "/v1/plans", pro_plan()).await;
+    created(
+        &app,
+        "/v1/plans",
+        json!({"code": "basic", "name": "Basic", "amount_cents": 1000, "interval": "month"}),
+    )
+    .await;
+    let user = created(
+        &app,
+        "/v1/users",
+        json!({"email": "ada@example.com", "payment_method": "pm_card_ok"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sub = created(
+        &app,
+        "/v1/subscriptions",
+        json!({"user_id": user, "plan_code": "pro"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    set_clock(&app, "2027-01-05T00:00:00Z").await;
+    let usage =
+        json!({"events": [{"id": "e1", "user_id": user, "metric": "api_calls", "quantity": 30}]});
+    assert_eq!(app.post("/v1/usage", A, &usage).await.status, 202);
+    billing_app::usage::drain_usage_queue(&app.state.app)
+        .await
+        .unwrap();
+    set_clock(&app, "2027-01-11T00:00:00Z").await;
+
+    let audit_before = app.get(&format!("/v1/audit?entity_id={sub}"), A).await;
+    let invoices_before = app.get(&format!("/v1/invoices?user_id={user}"), A).await;
+    let subscription_before = app.get(&format!("/v1/subscriptions/{sub}"), A).await;
+    let preview = app
+        .get(
+            &format!("/v1/subscriptions/{sub}/change-plan/preview?plan_code=basic"),
+            A,
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{:?}", preview.body);
+    let invoice = &preview.body["invoice"];
+    assert!(invoice.get("id").is_none() && invoice.get("number").is_none());
+    // Nothing was written: same audit, same invoices, same subscription (version included).
+    assert_eq!(
+        app.get(&format!("/v1/audit?entity_id={sub}"), A).await.body,
+        audit_before.body
+    );
+    assert_eq!(
+        app.get(&format!("/v1/invoices?user_id={user}"), A)
+            .await
+            .body,
+        invoices_before.body
+    );
+    assert_eq!(
+        app.get(&format!("/v1/subscriptions/{sub}"), A).await.body,
+        subscription_before.body
+    );
+    // A second preview at the same instant is the same (no number or seal was taken).
+    let again = app
+        .get(
+            &format!("/v1/subscriptions/{sub}/change-plan/preview?plan_code=basic&effective=now"),
+            A,
+        )
+        .await;
+    assert_eq!(again.body, preview.body);
+
+    let changed = app
+        .post(
+            &format!("/v1/subscriptions/{sub}/change-plan"),
+            A,
+            &json!({"plan_code": "basic"}),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{:?}", changed.body);
+    assert_eq!(preview.body["subscription"], changed.body["subscription"]);
+    assert_eq!(*invoice, without_identity(&changed.body["invoice"]));
+    let kinds: Vec<(&str, i64)> = invoice["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap(),
+                l["amount_cents"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("usage", 0),
+            ("usage", 10),
+            ("proration_credit", -1965),
+            ("base_fee", 1000)
+        ],
+        "20 calls over the free 10 at 0.5¢, round(2900 × 21/31) back, the new fee"
+    );
+}
+
+#[tokio::test]
+async fn a_plan_change_preview_refuses_what_the_change_refuses() {
+    let app = spawn_app().await;
+    set_clock(&app, "2027-01-01T00:00:00Z").await;
+    created(&app, "/v1/plans", pro_plan()).await;
+    let user = app.user_id.clone();
+    let sub = created(
+        &app,
+        "/v1/subscriptions",
+        json!({"user_id": user, "plan_code": "pro"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = |query: &str| format!("/v1/subscriptions/{sub}/change-plan/preview?{query}");
+
+    let unknown_sub = app
+        .get(
+            "/v1/subscriptions/sub_nope/change-plan/preview?plan_code=pro",
+            A,
+        )
+        .await;
+    assert_eq!(unknown_sub.status, 404);
+    let unknown_plan = app.get(&path("plan_code=gold"), A).await;
+    assert_eq!(
+        (unknown_plan.status, unknown_plan.error().2.as_deref()),
+        (400, Some("plan_code"))
+    );
+    let bad_effective = app.get(&path("plan_code=pro&effective=later"), A).await;
+    assert_eq!(
+        (bad_effective.status, bad_effective.error().2.as_deref()),
+        (400, Some("effective"))
+    );
+    let missing = app.get(&path(""), A).await;
+    assert_eq!(
+        (missing.status, missing.error().2.as_deref()),
+        (400, Some("plan_code"))
+    );
+    let same = app.get(&path("plan_code=pro"), A).await;
+    let real = app
+        .post(
+            &format!("/v1/subscriptions/{sub}/change-plan"),
+            A,
+            &json!({"plan_code": "pro"}),
+        )
+        .await;
+    assert_eq!(same.status, 409, "{:?}", same.body);
+    assert_eq!((same.status, same.body.clone()), (real.status, real.body));
+
+    created(
+        &app,
+        "/v1/plans",
+        json!({"code": "basic", "name": "Basic", "amount_cents": 1000, "interval": "month"}),
+    )
+    .await;
+    let scheduled = app
+        .get(&path("plan_code=basic&effective=period_end"), A)
+        .await;
+    assert_eq!(
+        (
+            scheduled.status,
+            &scheduled.body["subscription"]["pending_plan_code"],
+            &scheduled.body["invoice"]
+        ),
+        (200, &json!("basic"), &Value::Null)
+    );
+    assert_eq!(
+        app.get(&format!("/v1/subscriptions/{sub}"), A).await.body["pending_plan_code"],
+        Value::Null,
+        "the scheduled change was not stored"
+    );
+    let canceled = app
+        .post(
+            &format!("/v1/subscriptions/{sub}/cancel"),
+            A,
+            &json!({"at_period_end": false}),
+        )
+        .await;
+    assert_eq!(canceled.status, 200);
+    let after_cancel = app.get(&path("plan_code=pro"), A).await;
+    assert_eq!(
+        (after_cancel.status, after_cancel.error().1.as_str()),
+        (409, "illegal_transition")
+    );
+}
