@@ -226,3 +226,108 @@ async fn a_plan_change_preview_refuses_what_the_change_refuses() {
         (409, "illegal_transition")
     );
 }
+
+#[tokio::test]
+async fn a_usage_series_buckets_the_per_second_sums_zero_filled() {
+    let app = spawn_app().await;
+    set_clock(&app, "2027-03-05T00:00:00Z").await;
+    let user = app.user_id.clone();
+    let event = |id: &str, quantity: u64, at: &str| json!({"id": id, "user_id": user, "metric": "api_calls", "quantity": quantity, "timestamp": at});
+    let events = json!({"events": [
+        event("a", 5, "2027-03-01T09:59:59Z"),
+        event("b", 7, "2027-03-01T10:00:00Z"),
+        event("c", 1, "2027-03-01T10:30:00Z"),
+        event("c", 1, "2027-03-01T10:30:00Z"),
+        event("d", 11, "2027-03-01T12:00:00Z"),
+        event("e", 100, "2027-03-03T23:59:59Z"),
+        event("f", 1000, "2027-03-04T00:00:00Z"),
+    ]});
+    assert_eq!(app.post("/v1/usage", A, &events).await.status, 202);
+    let other_metric = json!({"events": [{"id": "g", "user_id": user, "metric": "storage", "quantity": 9, "timestamp": "2027-03-01T10:00:00Z"}]});
+    assert_eq!(app.post("/v1/usage", A, &other_metric).await.status, 202);
+    billing_app::usage::drain_usage_queue(&app.state.app)
+        .await
+        .unwrap();
+    let app = &app;
+    let series = |query: &str| {
+        let path = format!("/v1/usage/series?user_id={user}&metric=api_calls&{query}");
+        async move { app.get(&path, A).await }
+    };
+    let points = |body: &Value| -> Vec<(String, i64)> {
+        body["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["start"].as_str().unwrap().to_owned(),
+                    p["quantity"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+
+    let hourly = series("from=2027-03-01T10:00:00Z&to=2027-03-01T13:00:00Z&bucket=hour").await;
+    assert_eq!(hourly.status, 200, "{:?}", hourly.body);
+    assert_eq!(hourly.body["bucket"], json!("hour"));
+    assert_eq!(
+        points(&hourly.body),
+        [
+            ("2027-03-01T10:00:00Z".into(), 8),
+            ("2027-03-01T11:00:00Z".into(), 0),
+            ("2027-03-01T12:00:00Z".into(), 11),
+        ],
+        "09:59:59 is before from, the duplicate c counts once, 11:00 is zero-filled"
+    );
+
+    // `from` mid-bucket: the first bucket starts at the truncated day but counts from `from`.
+    let daily = series("from=2027-03-01T10:00:00Z&to=2027-03-04T00:00:01Z").await;
+    assert_eq!(daily.body["bucket"], json!("day"), "the default bucket");
+    assert_eq!(
+        points(&daily.body),
+        [
+            ("2027-03-01T00:00:00Z".into(), 19),
+            ("2027-03-02T00:00:00Z".into(), 0),
+            ("2027-03-03T00:00:00Z".into(), 100),
+            ("2027-03-04T00:00:00Z".into(), 1000),
+        ]
+    );
+    let total: i64 = points(&daily.body).iter().map(|p| p.1).sum();
+    let summary = app
+        .get(&format!("/v1/usage/summary?user_id={user}&metric=api_calls&from=2027-03-01T10:00:00Z&to=2027-03-04T00:00:01Z"), A)
+        .await;
+    assert_eq!(Some(total), summary.body["quantity"].as_i64());
+
+    let exclusive = series("from=2027-03-03T00:00:00Z&to=2027-03-04T00:00:00Z").await;
+    assert_eq!(
+        points(&exclusive.body),
+        [("2027-03-03T00:00:00Z".into(), 100)]
+    );
+
+    let field = |response: &crate::helpers::TestResponse| (response.status, response.error().2);
+    let backwards = series("from=2027-03-02T00:00:00Z&to=2027-03-02T00:00:00Z").await;
+    assert_eq!(field(&backwards), (400, Some("to".into())));
+    let too_many = series("from=2027-01-01T00:00:00Z&to=2027-02-11T16:00:01Z&bucket=hour").await;
+    assert_eq!(field(&too_many), (400, Some("to".into())));
+    let most = series("from=2027-01-01T00:00:00Z&to=2027-02-11T16:00:00Z&bucket=hour").await;
+    assert_eq!(
+        (most.status, most.body["points"].as_array().map(Vec::len)),
+        (200, Some(1000))
+    );
+    let bad_bucket = series("from=2027-03-01T00:00:00Z&to=2027-03-02T00:00:00Z&bucket=week").await;
+    assert_eq!(field(&bad_bucket), (400, Some("bucket".into())));
+    let missing = app
+        .get(
+            &format!("/v1/usage/series?user_id={user}&metric=api_calls&to=2027-03-02T00:00:00Z"),
+            A,
+        )
+        .await;
+    assert_eq!(missing.status, 400);
+    let unknown = app
+        .get("/v1/usage/series?user_id=usr_nobody&metric=api_calls&from=2027-03-01T00:00:00Z&to=2027-03-02T00:00:00Z", A)
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.error().1.as_str()),
+        (400, "unknown_user")
+    );
+}
