@@ -9,7 +9,7 @@ use billing_core::invoice::{CreditNote, Invoice, InvoiceStatus};
 use billing_core::payment::Payment;
 use billing_core::plan::Plan;
 use billing_core::subscription::Subscription;
-use billing_core::user::User;
+use billing_core::user::{NAME_SEARCH_KEY_CHARS, User, name_search_key};
 use billing_core::{Timestamp, audit::AuditAction};
 use billing_store::{AttributeValue, Condition, Key, TransactItem, Update};
 use serde::{Deserialize, Serialize};
@@ -579,16 +579,25 @@ fn token_item(token: &Token, version: u64) -> Result<billing_store::Item> {
 }
 
 fn user_item(user: &User, version: u64) -> Result<billing_store::Item> {
-    to_item(
-        "user",
-        user,
-        &keys::user(&user.id),
-        Some(version),
-        vec![
-            (gsi::ALL_PK, s("USERS")),
-            (gsi::ALL_SK, newest_sk(user.created_at, &user.id)),
-        ],
-    )
+    let mut indexes = vec![
+        (gsi::ALL_PK, s("USERS")),
+        (gsi::ALL_SK, newest_sk(user.created_at, &user.id)),
+    ];
+    // Named users are in the name index (gsi4), by the first characters of their search key;
+    // rewriting the user (every update is a whole put) moves the entry with the name.
+    let search: String = user
+        .name
+        .as_deref()
+        .map(name_search_key)
+        .unwrap_or_default()
+        .chars()
+        .take(NAME_SEARCH_KEY_CHARS)
+        .collect();
+    if let Some(first) = search.chars().next() {
+        indexes.push((gsi::FILTER_PK, s(keys::user_name_partition(first))));
+        indexes.push((gsi::FILTER_SK, s(format!("{search}#{}", user.id))));
+    }
+    to_item("user", user, &keys::user(&user.id), Some(version), indexes)
 }
 
 fn plan_item(plan: &Plan, version: u64) -> Result<billing_store::Item> {

@@ -220,6 +220,13 @@ pub fn late_usage_partition(subscription_id: &str) -> String {
 
 pub const SEAL_PREFIX: &str = "SEAL#";
 
+/// The gsi4 partition of users whose name's search key begins with `first`: one partition
+/// per first character, so a prefix search reads exactly one partition and name writes
+/// spread over many.
+pub fn user_name_partition(first: char) -> String {
+    format!("USERNAME#{first}")
+}
+
 /// GSI partitions.
 pub fn renewal_due_partition(shard: u32) -> String {
     format!("RENEW#{shard:02}")

@@ -10,7 +10,7 @@ use billing_core::payment::{Payment, PendingAttempt};
 use billing_core::plan::Plan;
 use billing_core::subscription::{Subscription, SubscriptionStatus};
 use billing_core::usage::UsageEvent;
-use billing_core::user::User;
+use billing_core::user::{NAME_SEARCH_KEY_CHARS, User, name_search_key};
 use billing_store::limits::TRANSACT_ITEMS_MAX;
 use billing_store::schema::{PARTITION_KEY, SORT_KEY};
 use billing_store::{
@@ -286,6 +286,30 @@ impl Ledger {
         page: &PageRequest,
         keep: impl Fn(&T) -> bool,
     ) -> Result<Listing<T>> {
+        self.list_in(
+            Direction::Backward,
+            entity,
+            index,
+            partition,
+            sort,
+            page,
+            keep,
+        )
+        .await
+    }
+
+    /// [`Ledger::list`] in sort-key order `direction`.
+    #[allow(clippy::too_many_arguments)]
+    async fn list_in<T: DeserializeOwned>(
+        &self,
+        direction: Direction,
+        entity: &'static str,
+        index: Index,
+        partition: String,
+        sort: SortKeyCondition,
+        page: &PageRequest,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Listing<T>> {
         let limit = page.limit.clamp(1, PAGE_LIMIT_MAX);
         let mut data = Vec::with_capacity(limit);
         let mut cursor = page.cursor.clone();
@@ -295,7 +319,7 @@ impl Ledger {
             // match that did not fit.
             let query = Query::partition(index, partition.clone(), limit - data.len())
                 .sort(sort.clone())
-                .direction(Direction::Backward)
+                .direction(direction)
                 .after(cursor.take());
             let found = self.table.query(query).await?;
             examined += found.items.len();
@@ -323,6 +347,39 @@ impl Ledger {
             SortKeyCondition::All,
             page,
             |_| true,
+        )
+        .await
+    }
+
+    /// Users whose name begins with `prefix`, case-insensitively, in name order: one
+    /// partition of the name index (gsi4), read from the prefix on.
+    pub async fn users_by_name_prefix(
+        &self,
+        prefix: &str,
+        page: &PageRequest,
+    ) -> Result<Listing<User>> {
+        // Leading spaces never start a stored name; trailing ones are part of the prefix.
+        let wanted = prefix.trim_start().to_lowercase();
+        let Some(first) = wanted.chars().next() else {
+            return Ok(Listing {
+                data: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let indexed: String = wanted.chars().take(NAME_SEARCH_KEY_CHARS).collect();
+        self.list_in(
+            Direction::Forward,
+            "user",
+            Index::Gsi4,
+            keys::user_name_partition(first),
+            SortKeyCondition::BeginsWith(indexed),
+            page,
+            // The index keeps the first characters only; a longer prefix checks the name.
+            |user: &User| {
+                user.name
+                    .as_deref()
+                    .is_some_and(|name| name_search_key(name).starts_with(&wanted))
+            },
         )
         .await
     }

@@ -887,6 +887,82 @@ mod cases {
         );
     }
 
+    pub async fn users_are_found_by_name_prefix_in_name_order(ledger: Ledger) {
+        let named = |id: &str, name: Option<&str>| User {
+            name: name.map(str::to_owned),
+            ..user(id, &format!("{id}@example.com"))
+        };
+        let people = [
+            named("usr_1", Some("Ada Lovelace")),
+            named("usr_2", Some("ada byron")),
+            named("usr_3", Some("Adam Smith")),
+            named("usr_4", Some("Bob")),
+            named("usr_5", None),
+            named("usr_6", Some("Ádám")),
+        ];
+        for person in &people {
+            commit(&ledger, |c| {
+                c.create_user(person, &person.email.to_lowercase()).unwrap()
+            })
+            .await
+            .unwrap();
+        }
+        // A rename moves the index entry: Bob is found as Adele, no longer as Bob.
+        let adele = named("usr_4", Some("Adele"));
+        commit(&ledger, |c| c.update_user(&adele, 1).unwrap())
+            .await
+            .unwrap();
+        let names = |listing: &Listing<User>| -> Vec<String> {
+            listing
+                .data
+                .iter()
+                .map(|u| u.name.clone().unwrap())
+                .collect()
+        };
+        let found = ledger
+            .users_by_name_prefix("AD", &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            names(&found),
+            ["ada byron", "Ada Lovelace", "Adam Smith", "Adele"]
+        );
+        assert_eq!(found.next_cursor, None);
+        let first = ledger
+            .users_by_name_prefix("ada", &PageRequest::first(2))
+            .await
+            .unwrap();
+        assert_eq!(names(&first), ["ada byron", "Ada Lovelace"]);
+        let rest = ledger
+            .users_by_name_prefix(
+                "ada",
+                &PageRequest {
+                    limit: 2,
+                    cursor: first.next_cursor.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(names(&rest), ["Adam Smith"]);
+        let space = ledger
+            .users_by_name_prefix("ada ", &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(names(&space), ["ada byron", "Ada Lovelace"]);
+        let accented = ledger
+            .users_by_name_prefix("ádá", &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(names(&accented), ["Ádám"]);
+        for gone in ["bob", "zed"] {
+            let none = ledger
+                .users_by_name_prefix(gone, &PageRequest::first(10))
+                .await
+                .unwrap();
+            assert!(none.data.is_empty(), "{gone}");
+        }
+    }
+
     pub async fn usage_counts_once_and_sums_exactly_until_sealed(ledger: Ledger) {
         let event = |id: &str, quantity: u64, when: &str| UsageEvent {
             id: id.into(),
@@ -1211,6 +1287,7 @@ macro_rules! on_every_backend {
 
 on_every_backend!(
     emails_are_unique_case_insensitively,
+    users_are_found_by_name_prefix_in_name_order,
     stale_versions_are_refused,
     plan_codes_are_unique_and_lists_page_newest_first,
     one_live_subscription_per_plan_and_one_pricer_per_metric,

@@ -331,3 +331,83 @@ async fn a_usage_series_buckets_the_per_second_sums_zero_filled() {
         (400, "unknown_user")
     );
 }
+
+#[tokio::test]
+async fn users_are_found_by_exact_email_or_name_prefix() {
+    let app = spawn_app().await;
+    for (email, name) in [
+        ("Grace@Example.com", Some("Grace Hopper")),
+        ("grete@example.com", Some("grete")),
+        ("ken@example.com", None),
+    ] {
+        created(&app, "/v1/users", json!({"email": email, "name": name})).await;
+    }
+    let ken = app.get("/v1/users?email=ken@example.com", A).await;
+    let renamed = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v1/users/{}", ken.body["data"][0]["id"].as_str().unwrap()),
+            Some(A),
+            Some(&json!({"name": "Gregory"})),
+            &[],
+        )
+        .await;
+    assert_eq!(renamed.status, 200);
+    let emails = |path: &str| {
+        let path = path.to_owned();
+        let app = &app;
+        async move {
+            let listed = app.get(&path, A).await;
+            assert_eq!(listed.status, 200, "{path}: {:?}", listed.body);
+            listed.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["email"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        emails("/v1/users?email=GRACE@example.COM").await,
+        ["Grace@Example.com"]
+    );
+    assert!(emails("/v1/users?email=gra@example.com").await.is_empty());
+    assert_eq!(
+        emails("/v1/users?name=GR").await,
+        ["Grace@Example.com", "ken@example.com", "grete@example.com"],
+        "grace hopper < gregory < grete: name order"
+    );
+    assert_eq!(
+        emails("/v1/users?name=gre&limit=1").await,
+        ["ken@example.com"]
+    );
+    let page = app.get("/v1/users?name=gre&limit=1", A).await;
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    assert_eq!(
+        emails(&format!("/v1/users?name=gre&limit=1&cursor={cursor}")).await,
+        ["grete@example.com"]
+    );
+    assert_eq!(
+        emails("/v1/users").await.len(),
+        4,
+        "three and the fixture's user"
+    );
+
+    let both = app.get("/v1/users?email=ken@example.com&name=g", A).await;
+    assert_eq!(
+        (both.status, both.error().2.as_deref()),
+        (400, Some("name"))
+    );
+    let malformed = app.get("/v1/users?email=nope", A).await;
+    assert_eq!(
+        (malformed.status, malformed.error().2.as_deref()),
+        (400, Some("email"))
+    );
+    let empty = app.get("/v1/users?name=", A).await;
+    assert_eq!(
+        (empty.status, empty.error().2.as_deref()),
+        (400, Some("name"))
+    );
+    let unknown = app.get("/v1/users?phone=1", A).await;
+    assert_eq!(unknown.status, 400);
+}
