@@ -188,7 +188,7 @@ async fn main() {
     };
     change.seal_period("sub_r", &seal, usage_version).unwrap();
     change
-        .update_subscription(&renewed.subscription, read.version, &plan, &plan)
+        .update_subscription(&read, &renewed.subscription, &plan, &plan, now)
         .unwrap();
     change.take_invoice_numbers(turn, 1);
     change.create_invoice(&finalized.invoice).unwrap();
@@ -221,7 +221,8 @@ async fn main() {
         .collect();
     println!(
         "\nRenewal: one transaction of {writes} writes (usage version check, seal, subscription, \
-         invoice number, invoice with 4 lines, audit {actions:?} each with its outbox event). \
+         invoice number, invoice with 4 lines, audit {actions:?} each with its outbox event, the \
+         dashboard counters of the new invoice). \
          DynamoDB Local reports {} units; by AWS's rules: {estimate} WRU.",
         units(milli)
     );

@@ -1,6 +1,7 @@
 //! The ledger: reads by every access pattern of docs/data-model.md, and [`Ledger::commit`]
 //! for the writes a [`Change`] collected.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use billing_core::Timestamp;
@@ -10,12 +11,12 @@ use billing_core::payment::{Payment, PendingAttempt};
 use billing_core::plan::Plan;
 use billing_core::subscription::{Subscription, SubscriptionStatus};
 use billing_core::usage::UsageEvent;
-use billing_core::user::User;
+use billing_core::user::{NAME_SEARCH_KEY_CHARS, User, name_search_key};
 use billing_store::limits::TRANSACT_ITEMS_MAX;
-use billing_store::schema::PARTITION_KEY;
+use billing_store::schema::{PARTITION_KEY, SORT_KEY};
 use billing_store::{
-    CancellationReason, Condition, Direction, Index, Item, Key, Query, SortKeyCondition,
-    StoreError, Table, TransactItem,
+    AttributeValue, CancellationReason, Condition, Direction, Index, Item, Key, Query,
+    SortKeyCondition, StoreError, Table, TransactItem,
 };
 use chrono::Duration;
 use serde::de::DeserializeOwned;
@@ -112,6 +113,20 @@ pub enum UsageClaim {
     Duplicate,
 }
 
+/// The dashboard counters of one currency, summed over their shards: attribute → value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DashboardCounters {
+    /// `trialing`, `active`, `past_due` (counts) and `mrr_cents`.
+    pub subscriptions: BTreeMap<String, i64>,
+    /// `{status}_count`, `{status}_amount_due_cents`, `failing_count`,
+    /// `failing_amount_due_cents`.
+    pub invoices: BTreeMap<String, i64>,
+    /// By month (`2027-01`): `mrr_change_cents`, `invoiced_cents`, `paid_cents`.
+    pub months: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Usage of every currency by (day `2027-01-31`, metric), for the days asked.
+    pub usage: BTreeMap<(String, String), i64>,
+}
+
 #[derive(Clone)]
 pub struct Ledger {
     table: Arc<dyn Table>,
@@ -141,8 +156,8 @@ impl Ledger {
 
     /// Applies every write of `change` or none. A single write is sent on its own (a
     /// transaction costs twice the write units per item); more go in one transaction.
-    pub async fn commit(&self, change: Change) -> Result<()> {
-        let mut writes = change.writes;
+    pub async fn commit(&self, mut change: Change) -> Result<()> {
+        let mut writes = change.take_writes();
         match writes.len() {
             0 => Ok(()),
             1 => {
@@ -300,6 +315,30 @@ impl Ledger {
         page: &PageRequest,
         keep: impl Fn(&T) -> bool,
     ) -> Result<Listing<T>> {
+        self.list_in(
+            Direction::Backward,
+            entity,
+            index,
+            partition,
+            sort,
+            page,
+            keep,
+        )
+        .await
+    }
+
+    /// [`Ledger::list`] in sort-key order `direction`.
+    #[allow(clippy::too_many_arguments)]
+    async fn list_in<T: DeserializeOwned>(
+        &self,
+        direction: Direction,
+        entity: &'static str,
+        index: Index,
+        partition: String,
+        sort: SortKeyCondition,
+        page: &PageRequest,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Listing<T>> {
         let limit = page.limit.clamp(1, PAGE_LIMIT_MAX);
         let mut data = Vec::with_capacity(limit);
         let mut cursor = page.cursor.clone();
@@ -309,7 +348,7 @@ impl Ledger {
             // match that did not fit.
             let query = Query::partition(index, partition.clone(), limit - data.len())
                 .sort(sort.clone())
-                .direction(Direction::Backward)
+                .direction(direction)
                 .after(cursor.take());
             let found = self.table.query(query).await?;
             examined += found.items.len();
@@ -337,6 +376,39 @@ impl Ledger {
             SortKeyCondition::All,
             page,
             |_| true,
+        )
+        .await
+    }
+
+    /// Users whose name begins with `prefix`, case-insensitively, in name order: one
+    /// partition of the name index (gsi4), read from the prefix on.
+    pub async fn users_by_name_prefix(
+        &self,
+        prefix: &str,
+        page: &PageRequest,
+    ) -> Result<Listing<User>> {
+        // Leading spaces never start a stored name; trailing ones are part of the prefix.
+        let wanted = prefix.trim_start().to_lowercase();
+        let Some(first) = wanted.chars().next() else {
+            return Ok(Listing {
+                data: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let indexed: String = wanted.chars().take(NAME_SEARCH_KEY_CHARS).collect();
+        self.list_in(
+            Direction::Forward,
+            "user",
+            Index::Gsi4,
+            keys::user_name_partition(first),
+            SortKeyCondition::BeginsWith(indexed),
+            page,
+            // The index keeps the first characters only; a longer prefix checks the name.
+            |user: &User| {
+                user.name
+                    .as_deref()
+                    .is_some_and(|name| name_search_key(name).starts_with(&wanted))
+            },
         )
         .await
     }
@@ -554,6 +626,103 @@ impl Ledger {
         Ok((ids, page.next))
     }
 
+    // ---- dashboard
+
+    /// The dashboard counters of `currency`, and the usage of the days `[first_day,
+    /// end_day)` (`2027-01-31`): two queries per shard, all at once (on the caller's tokio
+    /// runtime), never a scan of the entities.
+    pub async fn dashboard(
+        &self,
+        currency: &str,
+        first_day: &str,
+        end_day: &str,
+    ) -> Result<DashboardCounters> {
+        // All 32 reads at once: the dashboard costs one round trip, not one per shard.
+        let mut reads = tokio::task::JoinSet::new();
+        for shard in 0..keys::DASHBOARD_SHARDS {
+            let figures = (
+                false,
+                keys::dashboard_partition(shard),
+                SortKeyCondition::BeginsWith(keys::dashboard_prefix(currency)),
+            );
+            // `{day}#{metric}` sort keys: every key of `end_day` sorts after `end_day` itself.
+            let usage = (
+                true,
+                keys::usage_day_partition(shard),
+                SortKeyCondition::Between(first_day.to_owned(), end_day.to_owned()),
+            );
+            for (is_usage, partition, sort) in [figures, usage] {
+                let ledger = self.clone();
+                reads.spawn(async move { (is_usage, ledger.query_all(partition, sort).await) });
+            }
+        }
+        let mut counters = DashboardCounters::default();
+        let subscriptions_sk = keys::dashboard_subscriptions(currency, 0).sk;
+        let invoices_sk = keys::dashboard_invoices(currency, 0).sk;
+        let month_prefix = keys::dashboard_month_prefix(currency);
+        while let Some(joined) = reads.join_next().await {
+            // Nothing aborts these tasks, so a join error is a panic: let it go on.
+            let (is_usage, items) =
+                joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            for item in &items? {
+                let sk = required(
+                    "dashboard",
+                    item,
+                    SORT_KEY,
+                    string_attribute("dashboard", item, SORT_KEY)?,
+                )?;
+                if is_usage {
+                    let Some((day, metric)) = sk.split_once('#') else {
+                        continue;
+                    };
+                    if day >= end_day {
+                        continue;
+                    }
+                    let quantity = required(
+                        "usage_day",
+                        item,
+                        "quantity",
+                        number_attribute("usage_day", item, "quantity")?,
+                    )?;
+                    let sum = counters
+                        .usage
+                        .entry((day.to_owned(), metric.to_owned()))
+                        .or_default();
+                    *sum = sum.saturating_add(quantity);
+                    continue;
+                }
+                let sums = if sk == subscriptions_sk {
+                    &mut counters.subscriptions
+                } else if sk == invoices_sk {
+                    &mut counters.invoices
+                } else if let Some(month) = sk.strip_prefix(&month_prefix) {
+                    counters.months.entry(month.to_owned()).or_default()
+                } else {
+                    continue;
+                };
+                add_numbers(sums, item)?;
+            }
+        }
+        Ok(counters)
+    }
+
+    /// Every item of `partition` matching `sort`, forwards, all pages.
+    async fn query_all(&self, partition: String, sort: SortKeyCondition) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut cursor = None;
+        loop {
+            let query = Query::partition(Index::Primary, partition.clone(), PAGE_LIMIT_MAX)
+                .sort(sort.clone())
+                .after(cursor);
+            let page = self.table.query(query).await?;
+            items.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(items),
+            }
+        }
+    }
+
     // ---- invoice numbers
 
     /// Waits for this process's turn on the invoice-number counter, then reads it. Every
@@ -598,11 +767,49 @@ impl Ledger {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<u64> {
+        let mut total: u64 = 0;
+        self.fold_usage_seconds(user_id, metric, from, to, |_, quantity| {
+            total = total
+                .checked_add(quantity)
+                .ok_or("the sum overflows 64 bits")?;
+            Ok(())
+        })
+        .await?;
+        Ok(total)
+    }
+
+    /// The per-second usage sums of `metric` by `user_id` in `[from, to)`, oldest first, only
+    /// the seconds that have usage: one (paged) query of the usage partition.
+    pub async fn usage_seconds(
+        &self,
+        user_id: &str,
+        metric: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(Timestamp, u64)>> {
+        let mut seconds = Vec::new();
+        self.fold_usage_seconds(user_id, metric, from, to, |second, quantity| {
+            seconds.push((second, quantity));
+            Ok(())
+        })
+        .await?;
+        Ok(seconds)
+    }
+
+    /// Calls `visit` with each per-second sum of (user, metric) in `[from, to)`, oldest first;
+    /// a sum `visit` refuses (its message) is corruption of that item.
+    async fn fold_usage_seconds(
+        &self,
+        user_id: &str,
+        metric: &str,
+        from: Timestamp,
+        to: Timestamp,
+        mut visit: impl FnMut(Timestamp, u64) -> std::result::Result<(), &'static str>,
+    ) -> Result<()> {
         if to <= from {
-            return Ok(0);
+            return Ok(());
         }
         let last_second = to - Duration::seconds(1);
-        let mut total: u64 = 0;
         let mut cursor = None;
         loop {
             let query = Query::partition(
@@ -626,13 +833,21 @@ impl Ledger {
                 let quantity = u64::try_from(quantity).map_err(|_| {
                     LedgerError::corrupt("usage", item, format!("negative quantity {quantity}"))
                 })?;
-                total = total.checked_add(quantity).ok_or_else(|| {
-                    LedgerError::corrupt("usage", item, "the sum overflows 64 bits")
+                let second = required(
+                    "usage",
+                    item,
+                    SORT_KEY,
+                    string_attribute("usage", item, SORT_KEY)?,
+                )?;
+                let second = second.parse::<Timestamp>().map_err(|_| {
+                    LedgerError::corrupt("usage", item, "a usage sum's sort key is not an instant")
                 })?;
+                visit(second, quantity)
+                    .map_err(|message| LedgerError::corrupt("usage", item, message))?;
             }
             match page.next {
                 Some(next) => cursor = Some(next),
-                None => return Ok(total),
+                None => return Ok(()),
             }
         }
     }
@@ -968,6 +1183,25 @@ impl Ledger {
         }
         from_item("outbox", image.clone()).map(Some)
     }
+}
+
+/// Adds every number attribute of `item` to `sums` (the key and type attributes are strings).
+/// Adds every number attribute of a counter item to `sums`; one that is not an integer is
+/// corruption, not a 0.
+fn add_numbers(sums: &mut BTreeMap<String, i64>, item: &Item) -> Result<()> {
+    for (name, value) in item.iter() {
+        if let AttributeValue::N(_) = value {
+            let number = required(
+                "dashboard",
+                item,
+                name,
+                number_attribute("dashboard", item, name)?,
+            )?;
+            let sum = sums.entry(name.clone()).or_default();
+            *sum = sum.saturating_add(number);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

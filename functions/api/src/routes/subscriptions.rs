@@ -3,7 +3,8 @@
 
 use axum::extract::{Path, State};
 use billing_app::subscriptions::{
-    self, Cancel, ChangePlan, CreateSubscription, InvoicePreview, SubscriptionWithInvoice,
+    self, Cancel, ChangePlan, ChangePlanPreview, CreateSubscription, InvoicePreview,
+    ProposedInvoice, SubscriptionWithInvoice,
 };
 use billing_core::Timestamp;
 use billing_core::invoice::Invoice;
@@ -16,7 +17,7 @@ use utoipa_axum::routes;
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{Page, Paged, Reply, StrictJson};
+use crate::extract::{Page, Paged, Reply, StrictJson, StrictQuery};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,11 +85,30 @@ impl From<SubscriptionWithInvoice> for SubscriptionWithInvoiceView {
     }
 }
 
+/// A previewed plan change on the wire: the subscription as the change would leave it, and the
+/// invoice it would create.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = ChangePlanPreview)]
+pub struct ChangePlanPreviewView {
+    pub subscription: SubscriptionView,
+    pub invoice: Option<ProposedInvoice>,
+}
+
+impl From<ChangePlanPreview> for ChangePlanPreviewView {
+    fn from(preview: ChangePlanPreview) -> Self {
+        Self {
+            subscription: preview.subscription.into(),
+            invoice: preview.invoice,
+        }
+    }
+}
+
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(create_subscription, list_subscriptions))
         .routes(routes!(get_subscription))
         .routes(routes!(change_plan))
+        .routes(routes!(preview_change_plan))
         .routes(routes!(cancel))
         .routes(routes!(upcoming_invoice))
 }
@@ -146,6 +166,26 @@ async fn change_plan(
 ) -> Result<Reply<SubscriptionWithInvoiceView>, ApiError> {
     Ok(Reply::ok(
         subscriptions::change_plan(&state.app, &id, request, &caller.actor())
+            .await?
+            .into(),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/subscriptions/{id}/change-plan/preview", tag = "subscriptions",
+    params(("id" = String, Path, description = "Subscription id"), ("plan_code" = String, Query, description = "The plan to change to"),
+        ("effective" = Option<String>, Query, description = "`now` (default) or `period_end`", example = "now")),
+    security(("bearer" = ["read"])),
+    responses((status = 200, description = "What `POST /v1/subscriptions/{id}/change-plan` would answer now; nothing is stored. The invoice has no `id` or `number` (given at commit); null when the change would create none", body = ChangePlanPreviewView),
+        (status = 400, description = "Invalid `effective`, or unknown `plan_code`", body = ErrorEnvelope),
+        (status = 404, description = "Unknown subscription", body = ErrorEnvelope),
+        (status = 409, description = "The change is not allowed now (illegal transition, currency or interval mismatch, archived plan, metric priced elsewhere)", body = ErrorEnvelope)))]
+async fn preview_change_plan(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    StrictQuery(request): StrictQuery<ChangePlan>,
+) -> Result<Reply<ChangePlanPreviewView>, ApiError> {
+    Ok(Reply::ok(
+        subscriptions::preview_change_plan(&state.app, &id, request)
             .await?
             .into(),
     ))
