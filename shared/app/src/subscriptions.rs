@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 
 use billing_core::audit::AuditAction;
-use billing_core::invoice::{Invoice, InvoiceDraft, InvoiceLine, Totals};
+use billing_core::invoice::{
+    BillingReason, Invoice, InvoiceDraft, InvoiceIds, InvoiceKind, InvoiceLine, InvoiceStatus,
+    Totals,
+};
 use billing_core::plan::{Plan, validate_trial_days};
 use billing_core::pricing::late_usage_lines;
 use billing_core::subscription::{
@@ -59,6 +62,73 @@ pub struct Cancel {
 pub struct SubscriptionWithInvoice {
     pub subscription: Subscription,
     pub invoice: Option<Invoice>,
+}
+
+/// What `POST /v1/subscriptions/{id}/change-plan` would answer at the billing clock's now,
+/// computed by the same command and stored nowhere.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangePlanPreview {
+    pub subscription: Subscription,
+    /// Null when the change would create no invoice (e.g. `period_end`).
+    pub invoice: Option<ProposedInvoice>,
+}
+
+/// An invoice as the change would finalize it, without the `id` and `number` it would only
+/// get when committed (the number is the next one free at that moment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProposedInvoice {
+    pub user_id: String,
+    pub subscription_id: Option<String>,
+    pub kind: InvoiceKind,
+    pub billing_reason: BillingReason,
+    pub status: InvoiceStatus,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub currency: Currency,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub period_start: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub period_end: Timestamp,
+    pub lines: Vec<InvoiceLine>,
+    pub subtotal_cents: i64,
+    pub credit_applied_cents: i64,
+    pub amount_due_cents: i64,
+    pub attempt_count: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub next_payment_attempt: Option<Timestamp>,
+    pub related_invoice_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub paid_at: Option<Timestamp>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub voided_at: Option<Timestamp>,
+}
+
+impl From<Invoice> for ProposedInvoice {
+    fn from(invoice: Invoice) -> Self {
+        Self {
+            user_id: invoice.user_id,
+            subscription_id: invoice.subscription_id,
+            kind: invoice.kind,
+            billing_reason: invoice.billing_reason,
+            status: invoice.status,
+            currency: invoice.currency,
+            period_start: invoice.period_start,
+            period_end: invoice.period_end,
+            lines: invoice.lines,
+            subtotal_cents: invoice.subtotal_cents,
+            credit_applied_cents: invoice.credit_applied_cents,
+            amount_due_cents: invoice.amount_due_cents,
+            attempt_count: invoice.attempt_count,
+            next_payment_attempt: invoice.next_payment_attempt,
+            related_invoice_id: invoice.related_invoice_id,
+            created_at: invoice.created_at,
+            paid_at: invoice.paid_at,
+            voided_at: invoice.voided_at,
+        }
+    }
 }
 
 /// The next renewal invoice as it would be with the usage so far; nothing is stored.
@@ -243,6 +313,18 @@ async fn commit_transition(
     Ok(invoice)
 }
 
+/// Adds the late usage waiting for the subscription's next invoice to `draft`; returns what
+/// it billed (to clear once the invoice is written).
+async fn add_late_lines(
+    app: &App,
+    draft: &mut InvoiceDraft,
+    subscription: &Subscription,
+) -> Result<Vec<LateUsage>, AppError> {
+    let (late, pending) = late_lines(app, subscription).await?;
+    draft.lines.extend(late);
+    Ok(pending)
+}
+
 /// Adds a subscription invoice (with the late usage waiting for it) to `change`.
 async fn write_invoice(
     app: &App,
@@ -252,8 +334,7 @@ async fn write_invoice(
     now: Timestamp,
     actor: &Actor,
 ) -> Result<Invoice, Attempt> {
-    let (late, pending) = late_lines(app, subscription).await?;
-    draft.lines.extend(late);
+    let pending = add_late_lines(app, &mut draft, subscription).await?;
     for billed in &pending {
         change.clear_late_usage(billed);
     }
@@ -344,54 +425,93 @@ pub async fn list_subscriptions(
     Ok(app.ledger.subscriptions(user_id, status, page).await?)
 }
 
+/// `effective`: `now` (default) or `period_end`; true for `period_end`.
+fn at_period_end(effective: Option<&str>) -> Result<bool, AppError> {
+    match effective {
+        None | Some("now") => Ok(false),
+        Some("period_end") => Ok(true),
+        Some(_) => Err(billing_core::FieldError::new(
+            "effective",
+            "invalid_value",
+            "must be \"now\" or \"period_end\"",
+        )
+        .into()),
+    }
+}
+
+/// A plan change decided at `now` and not yet written: what [`change_plan`] commits and
+/// [`preview_change_plan`] shows.
+struct PlannedChange {
+    read: Versioned<Subscription>,
+    current: Plan,
+    /// The plan the subscription's claims move to.
+    after: Plan,
+    transition: Transition,
+    closing: Option<Closing>,
+    now: Timestamp,
+}
+
+async fn plan_change(
+    app: &App,
+    id: &str,
+    new_plan: &Plan,
+    at_period_end: bool,
+) -> Result<PlannedChange, AppError> {
+    let read = read_subscription(app, id).await?;
+    let current = read_plan(app, &read.value.plan_code).await?;
+    let now = app.clock.now().await?;
+    if at_period_end {
+        let transition = read.value.schedule_plan_change(&current, new_plan, now)?;
+        return Ok(PlannedChange {
+            read,
+            after: current.clone(),
+            current,
+            transition,
+            closing: None,
+            now,
+        });
+    }
+    // A trial's period continues through a plan change; a paid one closes at `now`.
+    let (closing, usage) = if read.value.status == SubscriptionStatus::Trialing {
+        (None, BTreeMap::new())
+    } else {
+        let used = Period::new(read.value.current_period_start, now);
+        let (closing, usage) = read_closing(app, &read.value, &current, used).await?;
+        (Some(closing), usage)
+    };
+    let transition = read
+        .value
+        .change_plan_now(&current, new_plan, &usage, now)?;
+    Ok(PlannedChange {
+        read,
+        current,
+        after: new_plan.clone(),
+        transition,
+        closing,
+        now,
+    })
+}
+
 pub async fn change_plan(
     app: &App,
     id: &str,
     request: ChangePlan,
     actor: &Actor,
 ) -> Result<SubscriptionWithInvoice, AppError> {
-    let at_period_end = match request.effective.as_deref() {
-        None | Some("now") => false,
-        Some("period_end") => true,
-        Some(_) => {
-            return Err(billing_core::FieldError::new(
-                "effective",
-                "invalid_value",
-                "must be \"now\" or \"period_end\"",
-            )
-            .into());
-        }
-    };
+    let at_period_end = at_period_end(request.effective.as_deref())?;
     let new_plan = read_plan(app, &request.plan_code).await?;
     retry_races(|| async {
-        let read = read_subscription(app, id).await?;
-        let current = read_plan(app, &read.value.plan_code).await?;
-        let now = app.clock.now().await?;
-        if at_period_end {
-            let transition = read.value.schedule_plan_change(&current, &new_plan, now)?;
-            let subscription = transition.subscription.clone();
-            let invoice =
-                commit_transition(app, &read, transition, &current, &current, None, now, actor)
-                    .await?;
-            return Ok(SubscriptionWithInvoice {
-                subscription,
-                invoice,
-            });
-        }
-        // A trial's period continues through a plan change; a paid one closes at `now`.
-        let (closing, usage) = if read.value.status == SubscriptionStatus::Trialing {
-            (None, BTreeMap::new())
-        } else {
-            let used = Period::new(read.value.current_period_start, now);
-            let (closing, usage) = read_closing(app, &read.value, &current, used).await?;
-            (Some(closing), usage)
-        };
-        let transition = read
-            .value
-            .change_plan_now(&current, &new_plan, &usage, now)?;
-        let subscription = transition.subscription.clone();
+        let planned = plan_change(app, id, &new_plan, at_period_end).await?;
+        let subscription = planned.transition.subscription.clone();
         let invoice = commit_transition(
-            app, &read, transition, &current, &new_plan, closing, now, actor,
+            app,
+            &planned.read,
+            planned.transition,
+            &planned.current,
+            &planned.after,
+            planned.closing,
+            planned.now,
+            actor,
         )
         .await?;
         Ok(SubscriptionWithInvoice {
@@ -400,6 +520,36 @@ pub async fn change_plan(
         })
     })
     .await
+}
+
+/// What [`change_plan`] would answer now, decided by the same rules and written nowhere: no
+/// invoice, number, audit entry, seal or version. The invoice is finalized against the
+/// user's credit as the change would finalize it, less the id and number it gets at commit.
+pub async fn preview_change_plan(
+    app: &App,
+    id: &str,
+    request: ChangePlan,
+) -> Result<ChangePlanPreview, AppError> {
+    let at_period_end = at_period_end(request.effective.as_deref())?;
+    let new_plan = read_plan(app, &request.plan_code).await?;
+    let planned = plan_change(app, id, &new_plan, at_period_end).await?;
+    let invoice = match planned.transition.invoice {
+        Some(mut draft) => {
+            add_late_lines(app, &mut draft, &planned.read.value).await?;
+            let user = read_user(app, &planned.read.value.user_id).await?.value;
+            let unassigned = InvoiceIds {
+                id: String::new(),
+                number: String::new(),
+            };
+            let finalized = draft.finalize(unassigned, user.credit_balance_cents, planned.now)?;
+            Some(ProposedInvoice::from(finalized.invoice))
+        }
+        None => None,
+    };
+    Ok(ChangePlanPreview {
+        subscription: planned.transition.subscription,
+        invoice,
+    })
 }
 
 pub async fn cancel(

@@ -379,14 +379,7 @@ pub async fn usage_summary(
     if to < from {
         return Err(FieldError::new("to", "invalid_range", "must not be before from").into());
     }
-    if app.ledger.user(user_id).await?.is_none() {
-        return Err(AppError::Missing {
-            entity: "user",
-            id: user_id.to_owned(),
-            param: "user_id",
-            code: "unknown_user",
-        });
-    }
+    require_user(app, user_id).await?;
     let period = Period::new(from, to);
     let quantity = app
         .ledger
@@ -398,5 +391,120 @@ pub async fn usage_summary(
         from,
         to,
         quantity,
+    })
+}
+
+/// The user usage is asked about must exist (400 `unknown_user`, as for ingestion).
+async fn require_user(app: &App, user_id: &str) -> Result<(), AppError> {
+    if app.ledger.user(user_id).await?.is_none() {
+        return Err(AppError::Missing {
+            entity: "user",
+            id: user_id.to_owned(),
+            param: "user_id",
+            code: "unknown_user",
+        });
+    }
+    Ok(())
+}
+
+/// Most buckets one series may have.
+pub const SERIES_BUCKETS_MAX: i64 = 1_000;
+
+/// The width of a series' buckets, aligned to UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Bucket {
+    Hour,
+    #[default]
+    Day,
+}
+
+impl Bucket {
+    fn seconds(self) -> i64 {
+        match self {
+            Self::Hour => 3_600,
+            Self::Day => 86_400,
+        }
+    }
+
+    /// The start of the bucket holding `at` (UTC days and hours have no leap seconds here).
+    fn start_of(self, at: Timestamp) -> Timestamp {
+        let width = self.seconds();
+        let seconds = at.timestamp().div_euclid(width) * width;
+        Timestamp::from_timestamp(seconds, 0).unwrap_or(at)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SeriesPoint {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub start: Timestamp,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsageSeries {
+    pub user_id: String,
+    pub metric: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub from: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub to: Timestamp,
+    pub bucket: Bucket,
+    /// Every bucket from `from` (truncated to the bucket) to `to`, oldest first, zero-filled.
+    pub points: Vec<SeriesPoint>,
+}
+
+/// The usage of `metric` by `user_id` in `[from, to)` per bucket: each point the exact
+/// distinct-event sum aggregated so far in `[start, start + bucket) ∩ [from, to)`. One query
+/// of the per-second sums, folded into the buckets.
+pub async fn usage_series(
+    app: &App,
+    user_id: &str,
+    metric: &str,
+    from: Timestamp,
+    to: Timestamp,
+    bucket: Bucket,
+) -> Result<UsageSeries, AppError> {
+    validate_metric(metric, "metric")?;
+    if to <= from {
+        return Err(FieldError::new("to", "invalid_range", "must be after from").into());
+    }
+    let first = bucket.start_of(from);
+    let width = bucket.seconds();
+    let seconds = (to - first).num_seconds();
+    let buckets = seconds / width + i64::from(seconds % width != 0);
+    if buckets > SERIES_BUCKETS_MAX {
+        return Err(FieldError::new(
+            "to",
+            "invalid_range",
+            format!("the range holds {buckets} buckets, at most {SERIES_BUCKETS_MAX} are allowed"),
+        )
+        .into());
+    }
+    require_user(app, user_id).await?;
+    let mut points: Vec<SeriesPoint> = (0..buckets)
+        .map(|i| SeriesPoint {
+            start: first + chrono::Duration::seconds(i * width),
+            quantity: 0,
+        })
+        .collect();
+    for (second, quantity) in app.ledger.usage_seconds(user_id, metric, from, to).await? {
+        let index = (second - first).num_seconds().div_euclid(width);
+        if let Some(point) = usize::try_from(index).ok().and_then(|i| points.get_mut(i)) {
+            let quantity = i64::try_from(quantity).unwrap_or(i64::MAX);
+            point.quantity = point.quantity.saturating_add(quantity);
+        }
+    }
+    Ok(UsageSeries {
+        user_id: user_id.to_owned(),
+        metric: metric.to_owned(),
+        from,
+        to,
+        bucket,
+        points,
     })
 }

@@ -12,7 +12,7 @@ use billing_core::subscription::{Subscription, SubscriptionStatus};
 use billing_core::usage::UsageEvent;
 use billing_core::user::User;
 use billing_store::limits::TRANSACT_ITEMS_MAX;
-use billing_store::schema::PARTITION_KEY;
+use billing_store::schema::{PARTITION_KEY, SORT_KEY};
 use billing_store::{
     CancellationReason, Condition, Direction, Index, Item, Key, Query, SortKeyCondition,
     StoreError, Table, TransactItem,
@@ -575,11 +575,44 @@ impl Ledger {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<u64> {
+        let mut total: u64 = 0;
+        self.fold_usage_seconds(user_id, metric, from, to, |_, quantity| {
+            total = total.saturating_add(quantity);
+        })
+        .await?;
+        Ok(total)
+    }
+
+    /// The per-second usage sums of `metric` by `user_id` in `[from, to)`, oldest first, only
+    /// the seconds that have usage: one (paged) query of the usage partition.
+    pub async fn usage_seconds(
+        &self,
+        user_id: &str,
+        metric: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(Timestamp, u64)>> {
+        let mut seconds = Vec::new();
+        self.fold_usage_seconds(user_id, metric, from, to, |second, quantity| {
+            seconds.push((second, quantity));
+        })
+        .await?;
+        Ok(seconds)
+    }
+
+    /// Calls `visit` with each per-second sum of (user, metric) in `[from, to)`, oldest first.
+    async fn fold_usage_seconds(
+        &self,
+        user_id: &str,
+        metric: &str,
+        from: Timestamp,
+        to: Timestamp,
+        mut visit: impl FnMut(Timestamp, u64),
+    ) -> Result<()> {
         if to <= from {
-            return Ok(0);
+            return Ok(());
         }
         let last_second = to - Duration::seconds(1);
-        let mut total: u64 = 0;
         let mut cursor = None;
         loop {
             let query = Query::partition(
@@ -595,11 +628,17 @@ impl Ledger {
             let page = self.table.query(query).await?;
             for item in &page.items {
                 let quantity = number_attribute(item, "quantity").unwrap_or(0);
-                total = total.saturating_add(u64::try_from(quantity).unwrap_or(0));
+                let second = string_attribute(item, SORT_KEY)
+                    .and_then(|sk| sk.parse::<Timestamp>().ok())
+                    .ok_or_else(|| LedgerError::Corrupt {
+                        entity: "usage",
+                        message: "a usage sum's sort key is not an instant".into(),
+                    })?;
+                visit(second, u64::try_from(quantity).unwrap_or(0));
             }
             match page.next {
                 Some(next) => cursor = Some(next),
-                None => return Ok(total),
+                None => return Ok(()),
             }
         }
     }

@@ -965,6 +965,23 @@ mod cases {
         );
         assert_eq!(sum("2027-01-15T12:00:00Z", "2027-01-15T12:00:01Z").await, 7);
         assert_eq!(sum("2027-01-15T12:00:01Z", "2027-01-15T12:00:01Z").await, 0);
+        // The seconds behind the sums, oldest first, in one query of `[from, to)`.
+        assert_eq!(
+            ledger
+                .usage_seconds(
+                    "usr_1",
+                    "api_calls",
+                    at("2027-01-01T00:00:01Z"),
+                    at("2027-02-01T00:00:00Z")
+                )
+                .await
+                .unwrap(),
+            [
+                (at("2027-01-10T00:00:00Z"), 2),
+                (at("2027-01-15T12:00:00Z"), 7),
+                (at("2027-01-31T23:59:59Z"), 11),
+            ]
+        );
         assert_eq!(
             ledger
                 .usage_sum(

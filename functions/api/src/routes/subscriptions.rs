@@ -3,7 +3,8 @@
 
 use axum::extract::{Path, State};
 use billing_app::subscriptions::{
-    self, Cancel, ChangePlan, CreateSubscription, InvoicePreview, SubscriptionWithInvoice,
+    self, Cancel, ChangePlan, ChangePlanPreview, CreateSubscription, InvoicePreview,
+    SubscriptionWithInvoice,
 };
 use billing_core::subscription::Subscription;
 use serde::Deserialize;
@@ -13,7 +14,7 @@ use utoipa_axum::routes;
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{Page, Paged, Reply, StrictJson};
+use crate::extract::{Page, Paged, Reply, StrictJson, StrictQuery};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,6 +28,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
         .routes(routes!(create_subscription, list_subscriptions))
         .routes(routes!(get_subscription))
         .routes(routes!(change_plan))
+        .routes(routes!(preview_change_plan))
         .routes(routes!(cancel))
         .routes(routes!(upcoming_invoice))
 }
@@ -83,6 +85,24 @@ async fn change_plan(
 ) -> Result<Reply<SubscriptionWithInvoice>, ApiError> {
     Ok(Reply::ok(
         subscriptions::change_plan(&state.app, &id, request, &caller.actor()).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/subscriptions/{id}/change-plan/preview", tag = "subscriptions",
+    params(("id" = String, Path, description = "Subscription id"), ("plan_code" = String, Query, description = "The plan to change to"),
+        ("effective" = Option<String>, Query, description = "`now` (default) or `period_end`", example = "now")),
+    security(("bearer" = ["read"])),
+    responses((status = 200, description = "What `POST /v1/subscriptions/{id}/change-plan` would answer now; nothing is stored. The invoice has no `id` or `number` (given at commit); null when the change would create none", body = ChangePlanPreview),
+        (status = 400, description = "Invalid `effective`, or unknown `plan_code`", body = ErrorEnvelope),
+        (status = 404, description = "Unknown subscription", body = ErrorEnvelope),
+        (status = 409, description = "The change is not allowed now (illegal transition, currency or interval mismatch, archived plan, metric priced elsewhere)", body = ErrorEnvelope)))]
+async fn preview_change_plan(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    StrictQuery(request): StrictQuery<ChangePlan>,
+) -> Result<Reply<ChangePlanPreview>, ApiError> {
+    Ok(Reply::ok(
+        subscriptions::preview_change_plan(&state.app, &id, request).await?,
     ))
 }
 

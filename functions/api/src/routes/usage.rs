@@ -2,7 +2,7 @@
 //! summary (read).
 
 use axum::extract::State;
-use billing_app::usage::{self, IngestUsage, UsageSummary};
+use billing_app::usage::{self, Bucket, IngestUsage, UsageSeries, UsageSummary};
 use billing_core::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -27,10 +27,22 @@ pub struct SummaryQuery {
     pub to: Timestamp,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesQuery {
+    pub user_id: String,
+    pub metric: String,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    #[serde(default)]
+    pub bucket: Bucket,
+}
+
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(ingest))
         .routes(routes!(summary))
+        .routes(routes!(series))
 }
 
 #[utoipa::path(post, path = "/v1/usage", tag = "usage", request_body = IngestUsage,
@@ -62,6 +74,31 @@ async fn summary(
             &query.metric,
             query.from,
             query.to,
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/usage/series", tag = "usage",
+    params(("user_id" = String, Query, description = "User id"), ("metric" = String, Query, description = "Metric"),
+        ("from" = String, Query, format = DateTime, description = "RFC 3339, inclusive; the first bucket starts at `from` truncated to the bucket (UTC)"),
+        ("to" = String, Query, format = DateTime, description = "RFC 3339, exclusive; after `from`, and at most 1000 buckets after the first"),
+        ("bucket" = Option<Bucket>, Query, description = "`hour` or `day` (default `day`)")),
+    security(("bearer" = ["read"])),
+    responses((status = 200, description = "Every bucket, oldest first, zero-filled: the exact distinct-event usage aggregated so far in `[start, start + bucket) ∩ [from, to)`", body = UsageSeries),
+        (status = 400, description = "A missing or invalid parameter, `to` not after `from` or more than 1000 buckets (`param` `to`), unknown user (`unknown_user`)", body = ErrorEnvelope)))]
+async fn series(
+    State(state): State<ApiState>,
+    StrictQuery(query): StrictQuery<SeriesQuery>,
+) -> Result<Reply<UsageSeries>, ApiError> {
+    Ok(Reply::ok(
+        usage::usage_series(
+            &state.app,
+            &query.user_id,
+            &query.metric,
+            query.from,
+            query.to,
+            query.bucket,
         )
         .await?,
     ))

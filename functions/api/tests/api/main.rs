@@ -1,6 +1,7 @@
 //! The API tests: one binary, each test with its own store, port and clock (`spawn_app`).
 #![allow(clippy::unwrap_used)]
 
+mod admin_ui;
 mod auth;
 mod emf;
 mod errors;
