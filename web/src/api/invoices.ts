@@ -60,7 +60,10 @@ export type NoteKind = "credit" | "debit";
 export function useNote(id: string, kind: NoteKind) {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (body: { amount_cents: number; reason: string }) => {
+    mutationFn: (body: {
+      amount_cents: number;
+      reason: string;
+    }): Promise<{ kind: NoteKind; id: string }> => {
       const options = {
         params: { path: { id } },
         body,

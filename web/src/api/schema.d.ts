@@ -308,6 +308,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/subscriptions/{id}/change-plan/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["preview_change_plan"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/subscriptions/{id}/upcoming-invoice": {
         parameters: {
             query?: never;
@@ -382,6 +398,22 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["ingest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/usage/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["series"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -474,6 +506,11 @@ export interface components {
         };
         /** @enum {string} */
         BillingReason: "subscription_create" | "subscription_cycle" | "subscription_update" | "subscription_cancel" | "manual";
+        /**
+         * @description The width of a series' buckets, aligned to UTC.
+         * @enum {string}
+         */
+        Bucket: "hour" | "day";
         Cancel: {
             /** @description Default true. */
             at_period_end?: boolean | null;
@@ -482,6 +519,14 @@ export interface components {
             /** @description `now` (default) or `period_end`. */
             effective?: string | null;
             plan_code: string;
+        };
+        /**
+         * @description What `POST /v1/subscriptions/{id}/change-plan` would answer at the billing clock's now,
+         *     computed by the same command and stored nowhere.
+         */
+        ChangePlanPreview: {
+            invoice?: components["schemas"]["ProposedInvoice"] | null;
+            subscription: components["schemas"]["Subscription"];
         };
         Checks: {
             store: string;
@@ -844,10 +889,50 @@ export interface components {
             trial_days?: number | null;
             usage_charges?: components["schemas"]["UsageChargeDraft"][];
         };
+        /**
+         * @description An invoice as the change would finalize it, without the `id` and `number` it would only
+         *     get when committed (the number is the next one free at that moment).
+         */
+        ProposedInvoice: {
+            /** Format: int64 */
+            amount_due_cents: number;
+            /** Format: int32 */
+            attempt_count: number;
+            billing_reason: components["schemas"]["BillingReason"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            credit_applied_cents: number;
+            currency: string;
+            kind: components["schemas"]["InvoiceKind"];
+            lines: components["schemas"]["InvoiceLine"][];
+            /** Format: date-time */
+            next_payment_attempt?: string | null;
+            /** Format: date-time */
+            paid_at?: string | null;
+            /** Format: date-time */
+            period_end: string;
+            /** Format: date-time */
+            period_start: string;
+            related_invoice_id?: string | null;
+            status: components["schemas"]["InvoiceStatus"];
+            subscription_id?: string | null;
+            /** Format: int64 */
+            subtotal_cents: number;
+            user_id: string;
+            /** Format: date-time */
+            voided_at?: string | null;
+        };
         Received: {
             /** @description False when this event id was processed before. */
             processed: boolean;
             received: boolean;
+        };
+        SeriesPoint: {
+            /** Format: int64 */
+            quantity: number;
+            /** Format: date-time */
+            start: string;
         };
         Subscription: {
             /**
@@ -946,6 +1031,17 @@ export interface components {
             quantity: number;
             /** Format: date-time */
             timestamp?: string | null;
+            user_id: string;
+        };
+        UsageSeries: {
+            bucket: components["schemas"]["Bucket"];
+            /** Format: date-time */
+            from: string;
+            metric: string;
+            /** @description Every bucket from `from` (truncated to the bucket) to `to`, oldest first, zero-filled. */
+            points: components["schemas"]["SeriesPoint"][];
+            /** Format: date-time */
+            to: string;
             user_id: string;
         };
         UsageSummary: {
@@ -2461,6 +2557,82 @@ export interface operations {
             };
         };
     };
+    preview_change_plan: {
+        parameters: {
+            query: {
+                /** @description The plan to change to */
+                plan_code: string;
+                /**
+                 * @description `now` (default) or `period_end`
+                 * @example now
+                 */
+                effective?: string;
+            };
+            header?: never;
+            path: {
+                /** @description Subscription id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What `POST /v1/subscriptions/{id}/change-plan` would answer now; nothing is stored. The invoice has no `id` or `number` (given at commit); null when the change would create none */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangePlanPreview"];
+                };
+            };
+            /** @description Invalid `effective`, or unknown `plan_code` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The token lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Unknown subscription */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The change is not allowed now (illegal transition, currency or interval mismatch, archived plan, metric priced elsewhere) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
     upcoming_invoice: {
         parameters: {
             query?: never;
@@ -2911,6 +3083,64 @@ export interface operations {
             };
             /** @description Rate limited; see Retry-After */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    series: {
+        parameters: {
+            query: {
+                /** @description User id */
+                user_id: string;
+                /** @description Metric */
+                metric: string;
+                /** @description RFC 3339, inclusive; the first bucket starts at `from` truncated to the bucket (UTC) */
+                from: string;
+                /** @description RFC 3339, exclusive; after `from`, and at most 1000 buckets after the first */
+                to: string;
+                /** @description `hour` or `day` (default `day`) */
+                bucket?: components["schemas"]["Bucket"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every bucket, oldest first, zero-filled: the exact distinct-event usage aggregated so far in `[start, start + bucket) ∩ [from, to)` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageSeries"];
+                };
+            };
+            /** @description A missing or invalid parameter, `to` not after `from` or more than 1000 buckets (`param` `to`), unknown user (`unknown_user`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The token lacks the scope */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -32,7 +32,15 @@ export function useUpcomingInvoice(id: string, enabled = true) {
   });
 }
 
-const changed = ["subscriptions", "invoices", "payments", "users", "audit", "upcoming", "dashboard"] as const;
+const changed = [
+  "subscriptions",
+  "invoices",
+  "payments",
+  "users",
+  "audit",
+  "upcoming",
+  "dashboard",
+] as const;
 
 export function useCreateSubscription() {
   const client = useQueryClient();
@@ -74,5 +82,21 @@ export function useCancelSubscription(id: string) {
         }),
       ),
     onSuccess: () => invalidate(client, ...changed),
+  });
+}
+
+/** What the change would answer, computed by the API and stored nowhere. */
+export function useChangePlanPreview(id: string, planCode: string | null, effective: Effective) {
+  return useQuery({
+    queryKey: ["subscriptions", "change-preview", id, planCode, effective],
+    enabled: planCode !== null && planCode !== "",
+    staleTime: 0,
+    retry: false,
+    queryFn: () =>
+      unwrap(
+        api.GET("/v1/subscriptions/{id}/change-plan/preview", {
+          params: { path: { id }, query: { plan_code: planCode ?? "", effective } },
+        }),
+      ),
   });
 }

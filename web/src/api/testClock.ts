@@ -56,9 +56,7 @@ export function useInvoiceRun() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: () =>
-      unwrap(
-        api.POST("/v1/invoice-runs", { headers: { "Idempotency-Key": idempotencyKey() } }),
-      ),
+      unwrap(api.POST("/v1/invoice-runs", { headers: { "Idempotency-Key": idempotencyKey() } })),
     onSuccess: () => invalidate(client, ...everything),
   });
 }
@@ -67,9 +65,7 @@ export function usePaymentRun() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: () =>
-      unwrap(
-        api.POST("/v1/payment-runs", { headers: { "Idempotency-Key": idempotencyKey() } }),
-      ),
+      unwrap(api.POST("/v1/payment-runs", { headers: { "Idempotency-Key": idempotencyKey() } })),
     onSuccess: () => invalidate(client, ...everything),
   });
 }

@@ -21,8 +21,7 @@ export function useCreateToken() {
 export function useRevokeToken() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (id: string) =>
-      unwrap(api.DELETE("/v1/tokens/{id}", { params: { path: { id } } })),
+    mutationFn: (id: string) => unwrap(api.DELETE("/v1/tokens/{id}", { params: { path: { id } } })),
     onSuccess: () => invalidate(client, "tokens", "audit"),
   });
 }

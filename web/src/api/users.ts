@@ -37,9 +37,7 @@ export function useCreateUser() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: (body: { email: string; name?: string | null; payment_method?: string | null }) =>
-      unwrap(
-        api.POST("/v1/users", { body, headers: { "Idempotency-Key": idempotencyKey() } }),
-      ),
+      unwrap(api.POST("/v1/users", { body, headers: { "Idempotency-Key": idempotencyKey() } })),
     onSuccess: () => invalidate(client, "users", "audit"),
   });
 }

@@ -18,8 +18,8 @@ export function CreateCustomer() {
   const create = useCreateUser();
   const navigate = useNavigate();
   const [general, setGeneral] = useState<string | null>(null);
-  const form = useForm({
-    initialValues: { email: "", name: "", payment_method: "pm_card_ok" as string | null },
+  const form = useForm<{ email: string; name: string; payment_method: string | null }>({
+    initialValues: { email: "", name: "", payment_method: "pm_card_ok" },
   });
   const submit = form.onSubmit((values) => {
     setGeneral(null);
@@ -50,7 +50,13 @@ export function CreateCustomer() {
         <form onSubmit={submit}>
           <Stack>
             {general !== null && <ErrorAlert error={new Error(general)} />}
-            <TextInput label="Email" type="email" required {...form.getInputProps("email")} data-autofocus />
+            <TextInput
+              label="Email"
+              type="email"
+              required
+              {...form.getInputProps("email")}
+              data-autofocus
+            />
             <TextInput label="Name" {...form.getInputProps("name")} />
             <Select
               label="Payment method"

@@ -36,7 +36,7 @@ export function CreateSubscription({ userId }: { userId?: string }) {
       {
         onSuccess: (result) => {
           close();
-          void navigate({ to: "/subscriptions/$id", params: { id: result.subscription.id } });
+          void navigate({ to: "/subscriptions/$id", params: { id: result.id } });
         },
         onError: (error) => {
           const placed = placeError(error, ["user_id", "plan_code", "trial_days"]);
@@ -53,8 +53,19 @@ export function CreateSubscription({ userId }: { userId?: string }) {
         <form onSubmit={submit}>
           <Stack>
             {general !== null && <ErrorAlert error={new Error(general)} />}
-            <TextInput label="Customer id" required disabled={userId !== undefined} {...form.getInputProps("user_id")} />
-            <Select label="Plan" data={options} required searchable {...form.getInputProps("plan_code")} />
+            <TextInput
+              label="Customer id"
+              required
+              disabled={userId !== undefined}
+              {...form.getInputProps("user_id")}
+            />
+            <Select
+              label="Plan"
+              data={options}
+              required
+              searchable
+              {...form.getInputProps("plan_code")}
+            />
             <NumberInput
               label="Trial days (override)"
               description="Empty: the plan's trial. 0: no trial, invoiced now."

@@ -13,10 +13,23 @@ const kindLabels: Record<string, string> = {
   adjustment: "adjustment",
 };
 
-export function InvoiceLines({ lines, currency, caption }: { lines: InvoiceLine[]; currency: string; caption?: string }) {
+export function InvoiceLines({
+  lines,
+  currency,
+  caption,
+}: {
+  lines: InvoiceLine[];
+  currency: string;
+  caption?: string;
+}) {
   return (
     <div className="table-scroll">
-      <Table striped verticalSpacing="xs" aria-label={caption ?? "Invoice lines"} data-testid="invoice-lines">
+      <Table
+        striped
+        verticalSpacing="xs"
+        aria-label={caption ?? "Invoice lines"}
+        data-testid="invoice-lines"
+      >
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Description</Table.Th>
@@ -39,8 +52,12 @@ export function InvoiceLines({ lines, currency, caption }: { lines: InvoiceLine[
               </Table.Td>
               <Table.Td className="num">{line.tier ?? "—"}</Table.Td>
               <Table.Td className="num">{formatQuantity(line.quantity)}</Table.Td>
-              <Table.Td className="num">{formatUnitPrice(line.unit_amount_decimal, currency)}</Table.Td>
-              <Table.Td style={{ whiteSpace: "nowrap" }}>{formatPeriod(line.period_start, line.period_end)}</Table.Td>
+              <Table.Td className="num">
+                {formatUnitPrice(line.unit_amount_decimal, currency)}
+              </Table.Td>
+              <Table.Td style={{ whiteSpace: "nowrap" }}>
+                {formatPeriod(line.period_start, line.period_end)}
+              </Table.Td>
               <Table.Td className="num" data-testid="line-amount">
                 {formatCents(line.amount_cents, currency)}
               </Table.Td>

@@ -35,7 +35,13 @@ export function useSession(): SessionState {
 }
 
 /** A fixed session for tests and previews. */
-export function StaticSession({ session, children }: { session: Session | null; children: ReactNode }) {
+export function StaticSession({
+  session,
+  children,
+}: {
+  session: Session | null;
+  children: ReactNode;
+}) {
   const value = useMemo(
     () => ({ session, signIn: () => undefined, signOut: () => undefined }),
     [session],

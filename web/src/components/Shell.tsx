@@ -67,7 +67,13 @@ export function Shell({ children }: { children: ReactNode }) {
             />
           ))}
           {isAdmin && (
-            <NavLink component={Link} to="/tokens" label="API tokens" active={active("/tokens")} onClick={close} />
+            <NavLink
+              component={Link}
+              to="/tokens"
+              label="API tokens"
+              active={active("/tokens")}
+              onClick={close}
+            />
           )}
           {isAdmin && clock.data && (
             <NavLink

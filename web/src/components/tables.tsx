@@ -86,7 +86,9 @@ export function InvoicesTable({ rows }: { rows: Invoice[] }) {
               <Table.Td>
                 <StatusBadge status={inv.status} />
               </Table.Td>
-              <Table.Td style={{ whiteSpace: "nowrap" }}>{formatPeriod(inv.period_start, inv.period_end)}</Table.Td>
+              <Table.Td style={{ whiteSpace: "nowrap" }}>
+                {formatPeriod(inv.period_start, inv.period_end)}
+              </Table.Td>
               <Table.Td className="num">{formatCents(inv.amount_due_cents, inv.currency)}</Table.Td>
               <Table.Td>{formatDate(inv.created_at)}</Table.Td>
             </Table.Tr>
@@ -138,7 +140,9 @@ export function PaymentsTable({
               </Table.Td>
               <Table.Td className="num">{p.attempt}</Table.Td>
               <Table.Td>{p.failure_code ?? "—"}</Table.Td>
-              <Table.Td>{p.status === "failed" ? formatDateTime(nextRetry?.(p.invoice_id)) : "—"}</Table.Td>
+              <Table.Td>
+                {p.status === "failed" ? formatDateTime(nextRetry?.(p.invoice_id)) : "—"}
+              </Table.Td>
               <Table.Td>{formatDateTime(p.created_at)}</Table.Td>
             </Table.Tr>
           ))}

@@ -28,11 +28,23 @@ export function StatusBadge({ status }: { status: string }) {
   );
 }
 
-export function Money({ cents, currency }: { cents: number | string | null | undefined; currency?: string | undefined }) {
+export function Money({
+  cents,
+  currency,
+}: {
+  cents: number | string | null | undefined;
+  currency?: string | undefined;
+}) {
   return <span className="num">{formatCents(cents, currency ?? "usd")}</span>;
 }
 
-export function ErrorAlert({ error, title = "Request failed" }: { error: unknown; title?: string }) {
+export function ErrorAlert({
+  error,
+  title = "Request failed",
+}: {
+  error: unknown;
+  title?: string;
+}) {
   if (error === null || error === undefined) return null;
   return (
     <Alert color="red" title={title} role="alert">

@@ -62,10 +62,7 @@ describe("form field paths", () => {
       "usage_charges.0.tiers.0",
       "usage_charges.0.tiers.0.up_to",
     ]);
-    const placed = placeError(
-      toApiError(400, envelope("usage_charges[0].tiers[0].up_to")),
-      paths,
-    );
+    const placed = placeError(toApiError(400, envelope("usage_charges[0].tiers[0].up_to")), paths);
     expect(placed.fields).toEqual({ "usage_charges.0.tiers.0.up_to": "must be ascending" });
   });
 });

@@ -28,8 +28,8 @@ function isErrorBody(value: unknown): value is ErrorBody {
 /** The envelope's body, if `value` is one; anything else becomes an internal error. */
 export function toApiError(status: number, value: unknown): ApiError {
   if (typeof value === "object" && value !== null && "error" in value) {
-    const inner = (value as { error: unknown }).error;
-    if (isErrorBody(inner)) return new ApiError(status, { ...inner, code: inner.code });
+    const inner = value.error;
+    if (isErrorBody(inner)) return new ApiError(status, inner);
   }
   return new ApiError(status, {
     type: "internal",

@@ -42,7 +42,10 @@ export function parseMajor(text: string, currency = "usd"): number | null {
 }
 
 /** Cents per unit ("0.05") shown as money per unit ("$0.0005"). */
-export function formatUnitPrice(unitCentsDecimal: string | null | undefined, currency = "usd"): string {
+export function formatUnitPrice(
+  unitCentsDecimal: string | null | undefined,
+  currency = "usd",
+): string {
   if (unitCentsDecimal === null || unitCentsDecimal === undefined) return "—";
   const digits = minorDigits(currency);
   const major = new Decimal(unitCentsDecimal).div(new Decimal(10).pow(digits));

@@ -32,7 +32,13 @@ describe("tier preview", () => {
   it("volume 12,000 units: 12,000 × 0.5 + 100 = 6100 in one line", () => {
     const preview = previewTiers("volume", volume, "12000");
     expect(preview.lines).toEqual([
-      { tier: 2, quantity: "12000", unit_amount_decimal: "0.5", flat_amount_cents: 100, amount_cents: "6100" },
+      {
+        tier: 2,
+        quantity: "12000",
+        unit_amount_decimal: "0.5",
+        flat_amount_cents: 100,
+        amount_cents: "6100",
+      },
     ]);
     expect(preview.total_cents).toBe("6100");
   });

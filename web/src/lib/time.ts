@@ -17,7 +17,10 @@ export function formatDate(value: string | null | undefined): string {
   return dateOnly.format(new Date(value));
 }
 
-export function formatPeriod(start: string | null | undefined, end: string | null | undefined): string {
+export function formatPeriod(
+  start: string | null | undefined,
+  end: string | null | undefined,
+): string {
   return `${formatDate(start)} – ${formatDate(end)}`;
 }
 

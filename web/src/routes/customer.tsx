@@ -1,5 +1,18 @@
 import { useState } from "react";
-import { Button, Group, Modal, Paper, Select, SimpleGrid, Stack, Table, Tabs, Text, TextInput, Title } from "@mantine/core";
+import {
+  Button,
+  Group,
+  Modal,
+  Paper,
+  Select,
+  SimpleGrid,
+  Stack,
+  Table,
+  Tabs,
+  Text,
+  TextInput,
+  Title,
+} from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
 import { useQueries } from "@tanstack/react-query";
 import { Link, createRoute, useNavigate } from "@tanstack/react-router";
@@ -47,7 +60,10 @@ function EditCustomer({ user }: { user: User }) {
                 onSuccess: close,
                 onError: (error) => {
                   const placed = placeError(error, ["name", "payment_method"]);
-                  setErrors({ ...placed.fields, ...(placed.general ? { general: placed.general } : {}) });
+                  setErrors({
+                    ...placed.fields,
+                    ...(placed.general ? { general: placed.general } : {}),
+                  });
                 },
               },
             );
@@ -55,7 +71,12 @@ function EditCustomer({ user }: { user: User }) {
         >
           <Stack>
             {errors.general && <ErrorAlert error={new Error(errors.general)} />}
-            <TextInput label="Name" value={name} onChange={(e) => setName(e.currentTarget.value)} error={errors.name} />
+            <TextInput
+              label="Name"
+              value={name}
+              onChange={(e) => setName(e.currentTarget.value)}
+              error={errors.name}
+            />
             <Select
               label="Payment method"
               data={paymentMethods}
@@ -117,7 +138,12 @@ function UsagePerMetric({ userId }: { userId: string }) {
             <Table.Tr key={`${row.subscription.id}-${row.metric}`}>
               <Table.Td>{row.metric}</Table.Td>
               <Table.Td>{row.subscription.plan_code}</Table.Td>
-              <Table.Td>{formatPeriod(row.subscription.current_period_start, row.subscription.current_period_end)}</Table.Td>
+              <Table.Td>
+                {formatPeriod(
+                  row.subscription.current_period_start,
+                  row.subscription.current_period_end,
+                )}
+              </Table.Td>
               <Table.Td className="num">{formatQuantity(sums[i]?.data?.quantity)}</Table.Td>
               <Table.Td>
                 <Link to="/usage" search={{ user_id: userId, metric: row.metric }}>
@@ -138,16 +164,32 @@ function Customer() {
   const navigate = useNavigate({ from: Route.fullPath });
   const user = useUser(id);
   const current: Tab = tab ?? "subscriptions";
-  const subscriptions = useSubscriptions({ user_id: id, cursor: current === "subscriptions" ? cursor : undefined });
-  const invoices = useInvoices({ user_id: id, cursor: current === "invoices" ? cursor : undefined });
-  const payments = usePayments({ user_id: id, cursor: current === "payments" ? cursor : undefined });
-  const audit = useAudit({ entity_id: id, cursor: current === "audit" ? cursor : undefined }, 20, current === "audit");
-  const setCursor = (c: string | undefined) => void navigate({ search: (s) => ({ ...s, cursor: c }) });
+  const subscriptions = useSubscriptions({
+    user_id: id,
+    cursor: current === "subscriptions" ? cursor : undefined,
+  });
+  const invoices = useInvoices({
+    user_id: id,
+    cursor: current === "invoices" ? cursor : undefined,
+  });
+  const payments = usePayments({
+    user_id: id,
+    cursor: current === "payments" ? cursor : undefined,
+  });
+  const audit = useAudit(
+    { entity_id: id, cursor: current === "audit" ? cursor : undefined },
+    20,
+    current === "audit",
+  );
+  const setCursor = (c: string | undefined) =>
+    void navigate({ search: (s) => ({ ...s, cursor: c }) });
 
   if (user.isPending) return <Loading />;
   if (user.isError) return <ErrorAlert error={user.error} title="Customer not found" />;
   const u = user.data;
-  const pager = (next: string | null | undefined) => <Pager cursor={cursor} nextCursor={next} onCursor={setCursor} />;
+  const pager = (next: string | null | undefined) => (
+    <Pager cursor={cursor} nextCursor={next} onCursor={setCursor} />
+  );
   return (
     <Stack>
       <Group justify="space-between" wrap="wrap">
@@ -196,7 +238,9 @@ function Customer() {
       </SimpleGrid>
       <Tabs
         value={current}
-        onChange={(value) => void navigate({ search: { tab: oneOf(value, tabs), cursor: undefined } })}
+        onChange={(value) =>
+          void navigate({ search: { tab: oneOf(value, tabs), cursor: undefined } })
+        }
       >
         <Tabs.List>
           <Tabs.Tab value="subscriptions">Subscriptions</Tabs.Tab>
@@ -206,7 +250,11 @@ function Customer() {
           <Tabs.Tab value="audit">Audit</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="subscriptions" pt="sm">
-          {subscriptions.isPending ? <Loading /> : subscriptions.isError ? <ErrorAlert error={subscriptions.error} /> : (
+          {subscriptions.isPending ? (
+            <Loading />
+          ) : subscriptions.isError ? (
+            <ErrorAlert error={subscriptions.error} />
+          ) : (
             <>
               <SubscriptionsTable rows={subscriptions.data.data} />
               {pager(subscriptions.data.next_cursor)}
@@ -214,7 +262,11 @@ function Customer() {
           )}
         </Tabs.Panel>
         <Tabs.Panel value="invoices" pt="sm">
-          {invoices.isPending ? <Loading /> : invoices.isError ? <ErrorAlert error={invoices.error} /> : (
+          {invoices.isPending ? (
+            <Loading />
+          ) : invoices.isError ? (
+            <ErrorAlert error={invoices.error} />
+          ) : (
             <>
               <InvoicesTable rows={invoices.data.data} />
               {pager(invoices.data.next_cursor)}
@@ -222,7 +274,11 @@ function Customer() {
           )}
         </Tabs.Panel>
         <Tabs.Panel value="payments" pt="sm">
-          {payments.isPending ? <Loading /> : payments.isError ? <ErrorAlert error={payments.error} /> : (
+          {payments.isPending ? (
+            <Loading />
+          ) : payments.isError ? (
+            <ErrorAlert error={payments.error} />
+          ) : (
             <>
               <PaymentsTable rows={payments.data.data} />
               {pager(payments.data.next_cursor)}
@@ -233,7 +289,11 @@ function Customer() {
           {current === "usage" && <UsagePerMetric userId={u.id} />}
         </Tabs.Panel>
         <Tabs.Panel value="audit" pt="sm">
-          {audit.isPending ? <Loading /> : audit.isError ? <ErrorAlert error={audit.error} /> : (
+          {audit.isPending ? (
+            <Loading />
+          ) : audit.isError ? (
+            <ErrorAlert error={audit.error} />
+          ) : (
             <>
               <AuditTimeline entries={audit.data.data} />
               {pager(audit.data.next_cursor)}
@@ -248,6 +308,9 @@ function Customer() {
 export const Route = createRoute({
   getParentRoute: () => rootRoute,
   path: "/customers/$id",
-  validateSearch: (s: Record<string, unknown>) => ({ tab: oneOf(s.tab, tabs), cursor: str(s.cursor) }),
+  validateSearch: (s: Record<string, unknown>): { tab?: Tab; cursor?: string } => ({
+    tab: oneOf(s.tab, tabs),
+    cursor: str(s.cursor),
+  }),
   component: Customer,
 });

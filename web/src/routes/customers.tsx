@@ -95,6 +95,9 @@ function Customers() {
 export const Route = createRoute({
   getParentRoute: () => rootRoute,
   path: "/customers",
-  validateSearch: (s: Record<string, unknown>) => ({ q: str(s.q), cursor: str(s.cursor) }),
+  validateSearch: (s: Record<string, unknown>): { q?: string; cursor?: string } => ({
+    q: str(s.q),
+    cursor: str(s.cursor),
+  }),
   component: Customers,
 });

@@ -13,7 +13,7 @@ import {
   TextInput,
   Title,
 } from "@mantine/core";
-import { useForm } from "@mantine/form";
+import { useForm, type UseFormReturnType } from "@mantine/form";
 import { createRoute, useNavigate } from "@tanstack/react-router";
 import { rootRoute } from "./__root";
 import { useCreatePlan } from "../api/plans";
@@ -45,7 +45,11 @@ interface PlanValues {
   usage_charges: ChargeValues[];
 }
 
-const emptyTier = (): TierValues => ({ up_to: "", unit_amount_decimal: "0", flat_amount_cents: "" });
+const emptyTier = (): TierValues => ({
+  up_to: "",
+  unit_amount_decimal: "0",
+  flat_amount_cents: "",
+});
 const emptyCharge = (): ChargeValues => ({ metric: "", mode: "graduated", tiers: [emptyTier()] });
 
 /** Form values → the API's PlanDraft; text the server will judge is passed through as typed. */
@@ -64,13 +68,14 @@ function toDraft(values: PlanValues): PlanDraft {
       tiers: charge.tiers.map((tier) => ({
         up_to: tier.up_to.trim() === "" ? null : Number(tier.up_to.replace(/[,_ ]/g, "")),
         unit_amount_decimal: tier.unit_amount_decimal.trim(),
-        flat_amount_cents: tier.flat_amount_cents.trim() === "" ? null : Number(tier.flat_amount_cents),
+        flat_amount_cents:
+          tier.flat_amount_cents.trim() === "" ? null : Number(tier.flat_amount_cents),
       })),
     })),
   };
 }
 
-function TierEditor({ form, index }: { form: ReturnType<typeof useForm<PlanValues>>; index: number }) {
+function TierEditor({ form, index }: { form: UseFormReturnType<PlanValues>; index: number }) {
   const charge = form.values.usage_charges[index];
   if (charge === undefined) return null;
   const path = `usage_charges.${index}`;
@@ -78,7 +83,12 @@ function TierEditor({ form, index }: { form: ReturnType<typeof useForm<PlanValue
     <Paper withBorder p="md" data-testid={`charge-${index}`}>
       <Stack gap="sm">
         <Group justify="space-between" align="flex-end" wrap="wrap">
-          <TextInput label="Metric" placeholder="api_calls" required {...form.getInputProps(`${path}.metric`)} />
+          <TextInput
+            label="Metric"
+            placeholder="api_calls"
+            required
+            {...form.getInputProps(`${path}.metric`)}
+          />
           <div>
             <Text size="sm" fw={500} mb={4} id={`mode-${index}`}>
               Mode
@@ -92,16 +102,31 @@ function TierEditor({ form, index }: { form: ReturnType<typeof useForm<PlanValue
               {...form.getInputProps(`${path}.mode`)}
             />
           </div>
-          <Button variant="subtle" color="red" size="xs" onClick={() => form.removeListItem("usage_charges", index)}>
+          <Button
+            variant="subtle"
+            color="red"
+            size="xs"
+            onClick={() => form.removeListItem("usage_charges", index)}
+          >
             Remove charge
           </Button>
         </Group>
-        {form.errors[`${path}.tiers`] && <Text c="red" size="sm">{form.errors[`${path}.tiers`]}</Text>}
+        {form.errors[`${path}.tiers`] && (
+          <Text c="red" size="sm">
+            {form.errors[`${path}.tiers`]}
+          </Text>
+        )}
         {charge.tiers.map((_, t) => {
           const tierPath = `${path}.tiers.${t}`;
           const last = t === charge.tiers.length - 1;
           return (
-            <Group key={t} align="flex-start" gap="xs" wrap="wrap" data-testid={`tier-${index}-${t}`}>
+            <Group
+              key={t}
+              align="flex-start"
+              gap="xs"
+              wrap="wrap"
+              data-testid={`tier-${index}-${t}`}
+            >
               <Text size="sm" w={48} pt={30}>
                 Tier {t + 1}
               </Text>
@@ -140,7 +165,11 @@ function TierEditor({ form, index }: { form: ReturnType<typeof useForm<PlanValue
           );
         })}
         <Group>
-          <Button variant="light" size="xs" onClick={() => form.insertListItem(`${path}.tiers`, emptyTier())}>
+          <Button
+            variant="light"
+            size="xs"
+            onClick={() => form.insertListItem(`${path}.tiers`, emptyTier())}
+          >
             Add tier
           </Button>
         </Group>
@@ -151,7 +180,8 @@ function TierEditor({ form, index }: { form: ReturnType<typeof useForm<PlanValue
           tiers={charge.tiers.map((tier) => ({
             up_to: tier.up_to.trim() === "" ? null : tier.up_to.replace(/[,_ ]/g, ""),
             unit_amount_decimal: tier.unit_amount_decimal,
-            flat_amount_cents: tier.flat_amount_cents.trim() === "" ? 0 : Number(tier.flat_amount_cents),
+            flat_amount_cents:
+              tier.flat_amount_cents.trim() === "" ? 0 : Number(tier.flat_amount_cents),
           }))}
         />
       </Stack>
@@ -194,11 +224,19 @@ function NewPlan() {
       <PageTitle>New plan</PageTitle>
       <form onSubmit={submit} noValidate>
         <Stack maw={900}>
-          {general !== null && <ErrorAlert error={new Error(general)} title="The plan was not created" />}
+          {general !== null && (
+            <ErrorAlert error={new Error(general)} title="The plan was not created" />
+          )}
           <Paper withBorder p="md">
             <Stack gap="sm">
               <Group grow wrap="wrap" align="flex-start">
-                <TextInput label="Code" description="Unique, never changes" required miw={180} {...form.getInputProps("code")} />
+                <TextInput
+                  label="Code"
+                  description="Unique, never changes"
+                  required
+                  miw={180}
+                  {...form.getInputProps("code")}
+                />
                 <TextInput label="Name" required miw={180} {...form.getInputProps("name")} />
               </Group>
               <Group grow wrap="wrap" align="flex-start">
@@ -225,7 +263,13 @@ function NewPlan() {
                   miw={120}
                   {...form.getInputProps("interval")}
                 />
-                <NumberInput label="Trial days" min={0} allowDecimal={false} miw={100} {...form.getInputProps("trial_days")} />
+                <NumberInput
+                  label="Trial days"
+                  min={0}
+                  allowDecimal={false}
+                  miw={100}
+                  {...form.getInputProps("trial_days")}
+                />
               </Group>
             </Stack>
           </Paper>
@@ -241,7 +285,10 @@ function NewPlan() {
             <TierEditor key={i} form={form} index={i} />
           ))}
           <Group justify="space-between">
-            <Button variant="light" onClick={() => form.insertListItem("usage_charges", emptyCharge())}>
+            <Button
+              variant="light"
+              onClick={() => form.insertListItem("usage_charges", emptyCharge())}
+            >
               Add usage charge
             </Button>
             <Button type="submit" loading={create.isPending}>

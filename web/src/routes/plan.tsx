@@ -25,19 +25,29 @@ function PlanPage() {
       </div>
       <SimpleGrid cols={{ base: 2, md: 4 }}>
         <Paper withBorder p="sm">
-          <Text size="xs" c="dimmed">Fee</Text>
-          <Text fw={700}>{formatCents(p.amount_cents, p.currency)} / {p.interval}</Text>
+          <Text size="xs" c="dimmed">
+            Fee
+          </Text>
+          <Text fw={700}>
+            {formatCents(p.amount_cents, p.currency)} / {p.interval}
+          </Text>
         </Paper>
         <Paper withBorder p="sm">
-          <Text size="xs" c="dimmed">Trial</Text>
+          <Text size="xs" c="dimmed">
+            Trial
+          </Text>
           <Text>{p.trial_days} days</Text>
         </Paper>
         <Paper withBorder p="sm">
-          <Text size="xs" c="dimmed">Currency</Text>
+          <Text size="xs" c="dimmed">
+            Currency
+          </Text>
           <Text>{p.currency.toUpperCase()}</Text>
         </Paper>
         <Paper withBorder p="sm">
-          <Text size="xs" c="dimmed">Created</Text>
+          <Text size="xs" c="dimmed">
+            Created
+          </Text>
           <Text>{formatDateTime(p.created_at)}</Text>
         </Paper>
       </SimpleGrid>
@@ -60,9 +70,17 @@ function PlanPage() {
                 {charge.tiers.map((tier, i) => (
                   <Table.Tr key={i}>
                     <Table.Td className="num">{i + 1}</Table.Td>
-                    <Table.Td className="num">{tier.up_to === null || tier.up_to === undefined ? "∞" : tier.up_to.toLocaleString("en-US")}</Table.Td>
-                    <Table.Td className="num">{formatUnitPrice(tier.unit_amount_decimal, p.currency)}</Table.Td>
-                    <Table.Td className="num">{formatCents(tier.flat_amount_cents ?? 0, p.currency)}</Table.Td>
+                    <Table.Td className="num">
+                      {tier.up_to === null || tier.up_to === undefined
+                        ? "∞"
+                        : tier.up_to.toLocaleString("en-US")}
+                    </Table.Td>
+                    <Table.Td className="num">
+                      {formatUnitPrice(tier.unit_amount_decimal, p.currency)}
+                    </Table.Td>
+                    <Table.Td className="num">
+                      {formatCents(tier.flat_amount_cents, p.currency)}
+                    </Table.Td>
                   </Table.Tr>
                 ))}
               </Table.Tbody>

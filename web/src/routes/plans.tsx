@@ -5,14 +5,24 @@ import { rootRoute } from "./__root";
 import { useArchivePlan, usePlans } from "../api/plans";
 import type { Plan } from "../api/types";
 import { AdminOnly } from "../components/Guard";
-import { Empty, ErrorAlert, Loading, PageTitle, Pager, StatusBadge, confirmAction } from "../components/ui";
+import {
+  Empty,
+  ErrorAlert,
+  Loading,
+  PageTitle,
+  Pager,
+  StatusBadge,
+  confirmAction,
+} from "../components/ui";
 import { errorMessage } from "../lib/errors";
 import { formatCents } from "../lib/money";
 import { str } from "../lib/search";
 
 function charges(plan: Plan): string {
   if (plan.usage_charges.length === 0) return "—";
-  return plan.usage_charges.map((c) => `${c.metric} (${c.mode}, ${c.tiers.length} tiers)`).join(", ");
+  return plan.usage_charges
+    .map((c) => `${c.metric} (${c.mode}, ${c.tiers.length} tiers)`)
+    .join(", ");
 }
 
 function ArchiveButton({ plan }: { plan: Plan }) {
@@ -26,12 +36,21 @@ function ArchiveButton({ plan }: { plan: Plan }) {
       onClick={() =>
         confirmAction({
           title: `Archive ${plan.code}?`,
-          body: <Text size="sm">No new subscriptions can start on it; existing ones continue. This cannot be undone.</Text>,
+          body: (
+            <Text size="sm">
+              No new subscriptions can start on it; existing ones continue. This cannot be undone.
+            </Text>
+          ),
           confirm: "Archive plan",
           onConfirm: () =>
             archive.mutate(plan.code, {
               onSuccess: () => notifications.show({ message: `${plan.code} archived` }),
-              onError: (e) => notifications.show({ color: "red", title: "Archive failed", message: errorMessage(e) }),
+              onError: (e) =>
+                notifications.show({
+                  color: "red",
+                  title: "Archive failed",
+                  message: errorMessage(e),
+                }),
             }),
         })
       }
@@ -50,9 +69,7 @@ function Plans() {
       <PageTitle
         actions={
           <AdminOnly>
-            <Button component={Link} to="/plans/new">
-              New plan
-            </Button>
+            <Button renderRoot={(props) => <Link {...props} to="/plans/new" />}>New plan</Button>
           </AdminOnly>
         }
       >
@@ -84,12 +101,18 @@ function Plans() {
                 {plans.data.data.map((plan) => (
                   <Table.Tr key={plan.code}>
                     <Table.Td>
-                      <Link to="/plans/$code" params={{ code: plan.code }} style={{ fontFamily: "monospace" }}>
+                      <Link
+                        to="/plans/$code"
+                        params={{ code: plan.code }}
+                        style={{ fontFamily: "monospace" }}
+                      >
                         {plan.code}
                       </Link>
                     </Table.Td>
                     <Table.Td>{plan.name}</Table.Td>
-                    <Table.Td className="num">{formatCents(plan.amount_cents, plan.currency)}</Table.Td>
+                    <Table.Td className="num">
+                      {formatCents(plan.amount_cents, plan.currency)}
+                    </Table.Td>
                     <Table.Td>{plan.interval}</Table.Td>
                     <Table.Td className="num">{plan.trial_days} d</Table.Td>
                     <Table.Td>{charges(plan)}</Table.Td>
@@ -123,6 +146,6 @@ function Plans() {
 export const Route = createRoute({
   getParentRoute: () => rootRoute,
   path: "/plans",
-  validateSearch: (s: Record<string, unknown>) => ({ cursor: str(s.cursor) }),
+  validateSearch: (s: Record<string, unknown>): { cursor?: string } => ({ cursor: str(s.cursor) }),
   component: Plans,
 });

@@ -11,14 +11,15 @@ import { str } from "../lib/search";
  * What a token may do, asked of the API itself: listing tokens needs `admin`, listing plans
  * needs `read`. Anything else cannot use this UI.
  */
-async function roleOf(token: string): Promise<Role | string> {
+async function roleOf(token: string): Promise<{ role: Role } | { error: string }> {
   const headers = { Authorization: `Bearer ${token}` };
   const admin = await api.GET("/v1/tokens", { params: { query: { limit: 1 } }, headers });
-  if (admin.response.ok) return "admin";
-  if (admin.response.status === 401) return "This token is not valid (unknown or revoked).";
+  if (admin.response.ok) return { role: "admin" };
+  if (admin.response.status === 401)
+    return { error: "This token is not valid (unknown or revoked)." };
   const read = await api.GET("/v1/plans", { params: { query: { limit: 1 } }, headers });
-  if (read.response.ok) return "read";
-  return "This token has neither the admin nor the read scope.";
+  if (read.response.ok) return { role: "read" };
+  return { error: "This token has neither the admin nor the read scope." };
 }
 
 function SignIn() {
@@ -33,12 +34,14 @@ function SignIn() {
     setBusy(true);
     setError(null);
     try {
-      const role = await roleOf(token.trim());
-      if (role === "admin" || role === "read") {
-        signIn({ token: token.trim(), role });
-        await navigate({ to: redirect?.startsWith("/") && !redirect.startsWith("//") ? redirect : "/" });
+      const found = await roleOf(token.trim());
+      if ("role" in found) {
+        signIn({ token: token.trim(), role: found.role });
+        await navigate({
+          to: redirect?.startsWith("/") && !redirect.startsWith("//") ? redirect : "/",
+        });
       } else {
-        setError(role);
+        setError(found.error);
       }
     } catch {
       setError("The API could not be reached.");
@@ -86,6 +89,8 @@ function SignIn() {
 export const Route = createRoute({
   getParentRoute: () => rootRoute,
   path: "/signin",
-  validateSearch: (search: Record<string, unknown>) => ({ redirect: str(search.redirect) }),
+  validateSearch: (search: Record<string, unknown>): { redirect?: string } => ({
+    redirect: str(search.redirect),
+  }),
   component: SignIn,
 });
