@@ -5,7 +5,7 @@ import "@mantine/charts/styles.css";
 import "./styles.css";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import { MantineProvider, createTheme } from "@mantine/core";
+import { MantineProvider } from "@mantine/core";
 import { ModalsProvider } from "@mantine/modals";
 import { Notifications } from "@mantine/notifications";
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
@@ -13,8 +13,7 @@ import { RouterProvider } from "@tanstack/react-router";
 import { SessionProvider } from "./components/SessionProvider";
 import { router } from "./router";
 import { ApiError } from "./lib/errors";
-
-const theme = createTheme({ primaryColor: "indigo", defaultRadius: "md" });
+import { cssVariables, theme } from "./theme";
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -30,7 +29,7 @@ const root = document.getElementById("root");
 if (root === null) throw new Error("index.html has no #root");
 createRoot(root).render(
   <StrictMode>
-    <MantineProvider theme={theme}>
+    <MantineProvider theme={theme} cssVariablesResolver={cssVariables}>
       <QueryClientProvider client={queryClient}>
         <SessionProvider>
           <ModalsProvider>

@@ -1,6 +1,6 @@
 // Every line of an invoice (or a preview of one): kind, tier, quantity, unit price, period,
 // amount; then the totals as BILLING.md computes them.
-import { Badge, Group, Stack, Table, Text } from "@mantine/core";
+import { Group, Stack, Table, Text } from "@mantine/core";
 import type { InvoiceLine } from "../api/types";
 import { formatCents, formatQuantity, formatUnitPrice } from "../lib/money";
 import { formatPeriod } from "../lib/time";
@@ -23,7 +23,7 @@ export function InvoiceLines({
   caption?: string;
 }) {
   return (
-    <div className="table-scroll">
+    <div className="table-scroll" tabIndex={0}>
       <Table
         striped
         verticalSpacing="xs"
@@ -46,9 +46,9 @@ export function InvoiceLines({
             <Table.Tr key={i} data-kind={line.kind}>
               <Table.Td>{line.description}</Table.Td>
               <Table.Td>
-                <Badge variant="outline" color="gray" radius="sm">
+                <Text size="sm" style={{ whiteSpace: "nowrap" }}>
                   {kindLabels[line.kind] ?? line.kind}
-                </Badge>
+                </Text>
               </Table.Td>
               <Table.Td className="num">{line.tier ?? "—"}</Table.Td>
               <Table.Td className="num">{formatQuantity(line.quantity)}</Table.Td>

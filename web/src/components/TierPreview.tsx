@@ -55,7 +55,7 @@ export function TierPreview({
   } else {
     const preview = outcome.preview;
     body = (
-      <div className="table-scroll">
+      <div className="table-scroll" tabIndex={0}>
         <Table aria-label="Price preview" data-testid="tier-preview">
           <Table.Thead>
             <Table.Tr>

@@ -8,8 +8,8 @@ import { Empty, IdLink, StatusBadge } from "./ui";
 export function SubscriptionsTable({ rows }: { rows: Subscription[] }) {
   if (rows.length === 0) return <Empty>No subscriptions.</Empty>;
   return (
-    <div className="table-scroll">
-      <Table highlightOnHover aria-label="Subscriptions">
+    <div className="table-scroll" tabIndex={0}>
+      <Table data-list highlightOnHover aria-label="Subscriptions">
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Subscription</Table.Th>
@@ -60,8 +60,8 @@ export function SubscriptionsTable({ rows }: { rows: Subscription[] }) {
 export function InvoicesTable({ rows }: { rows: Invoice[] }) {
   if (rows.length === 0) return <Empty>No invoices.</Empty>;
   return (
-    <div className="table-scroll">
-      <Table highlightOnHover aria-label="Invoices">
+    <div className="table-scroll" tabIndex={0}>
+      <Table data-list highlightOnHover aria-label="Invoices">
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Number</Table.Th>
@@ -109,8 +109,8 @@ export function PaymentsTable({
 }) {
   if (rows.length === 0) return <Empty>No payments.</Empty>;
   return (
-    <div className="table-scroll">
-      <Table highlightOnHover aria-label="Payments">
+    <div className="table-scroll" tabIndex={0}>
+      <Table data-list highlightOnHover aria-label="Payments">
         <Table.Thead>
           <Table.Tr>
             <Table.Th>Payment</Table.Th>

@@ -22,7 +22,12 @@ const statusColors: Record<string, string> = {
 
 export function StatusBadge({ status }: { status: string }) {
   return (
-    <Badge color={statusColors[status] ?? "gray"} variant="light" radius="sm">
+    <Badge
+      color={statusColors[status] ?? "gray"}
+      variant="light"
+      radius="sm"
+      style={{ flexShrink: 0, minWidth: "max-content" }}
+    >
       {status.replace(/_/g, " ")}
     </Badge>
   );

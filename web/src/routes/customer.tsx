@@ -122,7 +122,7 @@ function UsagePerMetric({ userId }: { userId: string }) {
   if (subscriptions.isPending || plans.isPending) return <Loading />;
   if (rows.length === 0) return <Text c="dimmed">No live subscription prices a metric.</Text>;
   return (
-    <div className="table-scroll">
+    <div className="table-scroll" tabIndex={0}>
       <Table aria-label="Usage in the current period">
         <Table.Thead>
           <Table.Tr>

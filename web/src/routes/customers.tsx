@@ -53,8 +53,8 @@ function Customers() {
         ) : result.data.data.length === 0 ? (
           <Empty>No customer found.</Empty>
         ) : (
-          <div className="table-scroll">
-            <Table highlightOnHover aria-label="Customers">
+          <div className="table-scroll" tabIndex={0}>
+            <Table data-list highlightOnHover aria-label="Customers">
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>Customer</Table.Th>

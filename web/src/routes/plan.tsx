@@ -56,7 +56,7 @@ function PlanPage() {
           <Title order={2} size="h4" mb="xs">
             {charge.metric} · {charge.mode}
           </Title>
-          <div className="table-scroll">
+          <div className="table-scroll" tabIndex={0}>
             <Table aria-label={`Tiers of ${charge.metric}`} mb="md">
               <Table.Thead>
                 <Table.Tr>

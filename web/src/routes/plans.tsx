@@ -83,8 +83,8 @@ function Plans() {
         ) : plans.data.data.length === 0 ? (
           <Empty>No plans yet.</Empty>
         ) : (
-          <div className="table-scroll">
-            <Table highlightOnHover aria-label="Plans">
+          <div className="table-scroll" tabIndex={0}>
+            <Table data-list highlightOnHover aria-label="Plans">
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>Code</Table.Th>

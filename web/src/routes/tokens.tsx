@@ -60,7 +60,12 @@ function CreateToken() {
             <Alert color="yellow" title="Copy it now">
               This is the only time the secret is shown; the API keeps only its hash.
             </Alert>
-            <Code block data-testid="token-secret" style={{ wordBreak: "break-all" }}>
+            <Code
+              block
+              data-testid="token-secret"
+              tabIndex={0}
+              style={{ wordBreak: "break-all", whiteSpace: "pre-wrap" }}
+            >
               {created.token}
             </Code>
             <Group justify="flex-end">
@@ -144,8 +149,8 @@ function Tokens() {
         ) : tokens.data.data.length === 0 ? (
           <Empty>No tokens besides the bootstrap admin token.</Empty>
         ) : (
-          <div className="table-scroll">
-            <Table aria-label="API tokens">
+          <div className="table-scroll" tabIndex={0}>
+            <Table data-list aria-label="API tokens">
               <Table.Thead>
                 <Table.Tr>
                   <Table.Th>Name</Table.Th>

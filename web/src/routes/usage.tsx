@@ -124,7 +124,6 @@ function UsageExplorer() {
               series={[{ name: "quantity", color: "indigo.6", label: params.metric }]}
               tickLine="y"
               valueFormatter={(v) => formatQuantity(v)}
-              aria-label={`Usage of ${params.metric} per ${bucket}`}
             />
           </Stack>
         )}
