@@ -113,6 +113,7 @@ pub fn router_with(state: ApiState, extra: OpenApiRouter<ApiState>) -> Router {
         .merge(routes::openapi_json::router())
         .merge(routes::tokens::router())
         .merge(routes::audit::router())
+        .merge(routes::dashboard::router())
         .merge(routes::invoices::router())
         .merge(routes::users::router())
         .merge(routes::plans::router())

@@ -94,7 +94,7 @@ pub async fn void_invoice(app: &App, id: &str, actor: &Actor) -> Result<Invoice,
         let mut invoice = read.value.clone();
         let action = invoice.void(now)?;
         let mut change = Change::new();
-        change.update_invoice(&invoice, read.version)?;
+        change.update_invoice(&read, &invoice)?;
         audit(&mut change, action, id, actor, now, serde_json::json!({}))?;
         app.ledger.commit(change).await?;
         Ok(invoice)
@@ -135,7 +135,7 @@ pub async fn create_credit_note(
         let mut user = user_read.value.clone();
         user.credit_balance_cents = user.credit_balance_cents.saturating_add(note.amount_cents);
         let mut change = Change::new();
-        change.update_invoice(&read.value, read.version)?;
+        change.update_invoice(&read, &read.value)?;
         change.create_credit_note(&note)?;
         change.update_user(&user, user_read.version)?;
         audit(
@@ -385,7 +385,7 @@ pub(crate) async fn record_attempt(
     change.clear_pending_attempt(id);
     change.create_payment(&payment).map_err(AppError::from)?;
     change
-        .update_invoice(&invoice, read.version)
+        .update_invoice(read, &invoice)
         .map_err(AppError::from)?;
     let write =
         |change: &mut Change, action: AuditAction, entity: &str, data: serde_json::Value| {
@@ -418,7 +418,7 @@ pub(crate) async fn record_attempt(
             .ok_or_else(|| AppError::not_found("plan", &sub_read.value.plan_code))?
             .value;
         change
-            .update_subscription(&transition.subscription, sub_read.version, &plan, &plan)
+            .update_subscription(&sub_read, &transition.subscription, &plan, &plan, now)
             .map_err(AppError::from)?;
         for action in &transition.actions {
             write(

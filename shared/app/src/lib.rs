@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod context;
 pub mod counters;
+pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod ids;

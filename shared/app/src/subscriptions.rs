@@ -282,12 +282,7 @@ async fn commit_transition(
     if let Some(closing) = &closing {
         change.seal_period(&read.value.id, &closing.seal, closing.usage_version)?;
     }
-    change.update_subscription(
-        &transition.subscription,
-        read.version,
-        plan_before,
-        plan_after,
-    )?;
+    change.update_subscription(read, &transition.subscription, plan_before, plan_after, now)?;
     for action in &transition.actions {
         audit(
             &mut change,

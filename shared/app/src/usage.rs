@@ -226,13 +226,29 @@ struct Chunk {
     per_second: BTreeMap<(String, String, Timestamp), u64>,
     late: BTreeMap<(String, Timestamp, String), LateUsage>,
     open_periods: BTreeSet<(String, Timestamp)>,
+    /// The usage-per-day counter items the per-second sums add to, as `(pk, sk)`.
+    day_counters: BTreeSet<(String, String)>,
     events: u64,
     late_events: u64,
 }
 
+/// The usage-per-day counter item an event adds to (one more write when new to a chunk).
+fn day_counter(event: &UsageEvent) -> (String, String) {
+    let key = billing_ledger::dashboard::usage_counter_key(
+        &event.user_id,
+        &event.metric,
+        event.timestamp,
+    );
+    (key.pk, key.sk)
+}
+
 impl Chunk {
     fn writes(&self) -> usize {
-        self.per_second.len() + self.late.len() + 2 * self.open_periods.len() + 1
+        self.per_second.len()
+            + self.late.len()
+            + 2 * self.open_periods.len()
+            + self.day_counters.len()
+            + 1
     }
 
     /// Whether `event` can join without the transaction outgrowing its limit.
@@ -242,6 +258,7 @@ impl Chunk {
             event.metric.clone(),
             event.timestamp,
         )));
+        extra += usize::from(!self.day_counters.contains(&day_counter(event)));
         extra += match billing {
             Billing::OnTime {
                 subscription_id,
@@ -265,6 +282,7 @@ impl Chunk {
 
     fn add(&mut self, event: &UsageEvent, billing: Billing) {
         self.events += 1;
+        self.day_counters.insert(day_counter(event));
         *self
             .per_second
             .entry((event.user_id.clone(), event.metric.clone(), event.timestamp))

@@ -1,5 +1,6 @@
 //! Users: the customers being billed.
 
+use billing_core::FieldError;
 use billing_core::audit::AuditAction;
 use billing_core::user::{User, email_uniqueness_key, validate_payment_method, validate_user_name};
 use billing_ledger::{Change, Conflict, Listing, PageRequest};
@@ -94,8 +95,49 @@ pub async fn get_user(app: &App, id: &str) -> Result<User, AppError> {
         .ok_or_else(|| AppError::not_found("user", id))
 }
 
-pub async fn list_users(app: &App, page: &PageRequest) -> Result<Listing<User>, AppError> {
-    Ok(app.ledger.users(page).await?)
+/// The optional filters of `GET /v1/users`: at most one of them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSearch {
+    /// Exact, case-insensitive.
+    pub email: Option<String>,
+    /// A case-insensitive prefix of the name.
+    pub name: Option<String>,
+}
+
+/// Users, newest first; by `email` the one holding it (through its uniqueness claim), by
+/// `name` those whose name begins with it, in name order (through the name index).
+pub async fn list_users(
+    app: &App,
+    search: &UserSearch,
+    page: &PageRequest,
+) -> Result<Listing<User>, AppError> {
+    match (&search.email, &search.name) {
+        (Some(_), Some(_)) => Err(FieldError::new(
+            "name",
+            "parameter_conflict",
+            "filter by email or by name, not both",
+        )
+        .into()),
+        (Some(email), None) => {
+            let email_key = email_uniqueness_key(email.trim())?;
+            let user = match app.ledger.user_id_by_email(&email_key).await? {
+                Some(id) => app.ledger.user(&id).await?.map(|u| u.value),
+                None => None,
+            };
+            Ok(Listing {
+                data: user.into_iter().collect(),
+                next_cursor: None,
+            })
+        }
+        (None, Some(name)) => {
+            if name.trim().is_empty() {
+                return Err(FieldError::new("name", "invalid_length", "must not be empty").into());
+            }
+            Ok(app.ledger.users_by_name_prefix(name, page).await?)
+        }
+        (None, None) => Ok(app.ledger.users(page).await?),
+    }
 }
 
 pub async fn update_user(

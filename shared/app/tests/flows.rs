@@ -108,6 +108,310 @@ mod cases {
         );
     }
 
+    /// The dashboard's figures, computed here by hand from the listed entities.
+    async fn expected_dashboard(app: &App) -> ExpectedDashboard {
+        let mut expected = ExpectedDashboard::default();
+        let page = PageRequest::first(100);
+        for subscription in app
+            .ledger
+            .subscriptions(None, None, &page)
+            .await
+            .unwrap()
+            .data
+        {
+            let plan = plans::get_plan(app, &subscription.plan_code).await.unwrap();
+            match subscription.status {
+                SubscriptionStatus::Active => expected.active += 1,
+                SubscriptionStatus::Trialing => expected.trialing += 1,
+                SubscriptionStatus::PastDue => expected.past_due += 1,
+                SubscriptionStatus::Canceled => continue,
+            }
+            if subscription.status != SubscriptionStatus::Trialing {
+                // Yearly: a twelfth, rounded half away from zero, per subscription.
+                expected.mrr += match plan.interval {
+                    billing_core::Interval::Month => plan.amount_cents,
+                    billing_core::Interval::Year => (plan.amount_cents * 2 + 12) / 24,
+                };
+            }
+        }
+        let invoices = app
+            .ledger
+            .invoices(&InvoiceFilter::default(), &page)
+            .await
+            .unwrap()
+            .data;
+        assert!(invoices.len() < 100);
+        for invoice in &invoices {
+            let status = expected
+                .by_status
+                .entry(invoice.status.as_str())
+                .or_default();
+            status.0 += 1;
+            status.1 += invoice.amount_due_cents;
+            let created = invoice.created_at.format("%Y-%m").to_string();
+            expected.months.entry(created).or_default().0 += invoice.amount_due_cents;
+            if invoice.status == InvoiceStatus::Paid {
+                let paid = invoice.paid_at.unwrap().format("%Y-%m").to_string();
+                expected.months.entry(paid).or_default().1 += invoice.amount_due_cents;
+            }
+            let payments = invoices::list_payments(app, Some(&invoice.id), None, &page)
+                .await
+                .unwrap()
+                .data;
+            let failed = payments
+                .iter()
+                .any(|p| p.status == billing_core::payment::PaymentStatus::Failed);
+            if invoice.status == InvoiceStatus::Open && failed {
+                expected.failing.0 += 1;
+                expected.failing.1 += invoice.amount_due_cents;
+            }
+        }
+        expected
+    }
+
+    #[derive(Debug, Default)]
+    struct ExpectedDashboard {
+        mrr: i64,
+        active: i64,
+        trialing: i64,
+        past_due: i64,
+        /// status → (count, amount due)
+        by_status: std::collections::BTreeMap<&'static str, (i64, i64)>,
+        /// month → (invoiced, paid)
+        months: std::collections::BTreeMap<String, (i64, i64)>,
+        failing: (i64, i64),
+    }
+
+    fn assert_dashboard(got: &dashboard::Dashboard, expected: &ExpectedDashboard, mrr_change: i64) {
+        assert_eq!(
+            (
+                got.mrr_cents,
+                got.mrr_change_cents,
+                got.active_subscriptions,
+                got.trialing_subscriptions,
+                got.past_due_subscriptions
+            ),
+            (
+                expected.mrr,
+                mrr_change,
+                expected.active,
+                expected.trialing,
+                expected.past_due
+            ),
+            "mrr, mrr change, active, trialing, past due"
+        );
+        let statuses: Vec<(&str, i64, i64)> = got
+            .invoices_by_status
+            .iter()
+            .map(|s| (s.status.as_str(), s.count, s.amount_due_cents))
+            .collect();
+        let wanted: Vec<(&str, i64, i64)> = ["open", "paid", "void", "uncollectible"]
+            .into_iter()
+            .map(|status| {
+                let (count, due) = expected.by_status.get(status).copied().unwrap_or_default();
+                (status, count, due)
+            })
+            .collect();
+        assert_eq!(statuses, wanted);
+        assert_eq!(
+            (
+                got.failing_invoices.count,
+                got.failing_invoices.amount_due_cents
+            ),
+            expected.failing
+        );
+        assert_eq!(got.revenue_by_month.len(), 12);
+        for month in &got.revenue_by_month {
+            let (invoiced, paid) = expected
+                .months
+                .get(&month.month)
+                .copied()
+                .unwrap_or_default();
+            assert_eq!(
+                (month.invoiced_cents, month.paid_cents),
+                (invoiced, paid),
+                "{}",
+                month.month
+            );
+        }
+        let shown: i64 = got.revenue_by_month.iter().map(|m| m.invoiced_cents).sum();
+        let all: i64 = expected.months.values().map(|m| m.0).sum();
+        assert_eq!(shown, all, "every invoice falls in the 12 months shown");
+    }
+
+    pub async fn the_dashboard_counts_every_transition_in_the_same_write(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, true).await;
+        plan(&app, "basic", 1000, false).await;
+        let yearly = PlanDraft {
+            code: "annual".into(),
+            name: "Annual".into(),
+            amount_cents: 29_000,
+            interval: "year".into(),
+            ..PlanDraft::default()
+        };
+        plans::create_plan(&app, yearly, &admin()).await.unwrap();
+        let ada = user(&app, "ada@example.com", "pm_card_ok").await;
+        let bo = user(&app, "bo@example.com", "pm_card_ok").await;
+        let cy = user(&app, "cy@example.com", "pm_card_declined").await;
+        let di = user(&app, "di@example.com", "pm_card_ok").await;
+        let ed = user(&app, "ed@example.com", "pm_card_ok").await;
+        let ada_sub = subscribe(&app, &ada, "pro").await;
+        subscribe(&app, &bo, "annual").await;
+        subscribe(&app, &cy, "basic").await;
+        let trial = subscriptions::CreateSubscription {
+            user_id: di.clone(),
+            plan_code: "pro".into(),
+            trial_days: Some(14),
+        };
+        subscriptions::create_subscription(&app, trial, &admin())
+            .await
+            .unwrap();
+        let ed_sub = subscribe(&app, &ed, "basic").await;
+        // Pays ada's, bo's and ed's first invoices; cy's card is declined: past due, failing.
+        runs::payment_run(&app, at("2027-01-01T00:00:00Z"))
+            .await
+            .unwrap();
+
+        set_clock(&app, "2027-01-02T00:00:00Z").await;
+        usage::ingest_usage(
+            &app,
+            IngestUsage {
+                events: vec![
+                    event("u1", &ada, 40, "2027-01-02T00:00:00Z"),
+                    event("u2", &ada, 2, "2027-01-02T00:00:00Z"),
+                    event("u1", &ada, 40, "2027-01-02T00:00:00Z"),
+                ],
+            },
+        )
+        .await
+        .unwrap();
+        set_clock(&app, "2027-01-05T00:00:00Z").await;
+        subscriptions::cancel(
+            &app,
+            &ed_sub.subscription.id,
+            Cancel {
+                at_period_end: Some(false),
+            },
+            &admin(),
+        )
+        .await
+        .unwrap();
+        set_clock(&app, "2027-01-10T00:00:00Z").await;
+        usage::ingest_usage(
+            &app,
+            IngestUsage {
+                events: vec![event("u3", &ada, 7, "2027-01-09T23:59:59Z")],
+            },
+        )
+        .await
+        .unwrap();
+        usage::drain_usage_queue(&app).await.unwrap();
+        // A debit note on ada's paid invoice, then voided.
+        let paid = ada_sub.invoice.clone().unwrap();
+        let note = invoices::NoteRequest {
+            amount_cents: 500,
+            reason: "setup".into(),
+        };
+        let debit = invoices::create_debit_note(&app, &paid.id, note, &admin())
+            .await
+            .unwrap();
+        invoices::void_invoice(&app, &debit.id, &admin())
+            .await
+            .unwrap();
+        set_clock(&app, "2027-01-11T00:00:00Z").await;
+        subscriptions::change_plan(
+            &app,
+            &ada_sub.subscription.id,
+            ChangePlan {
+                plan_code: "basic".into(),
+                effective: None,
+            },
+            &admin(),
+        )
+        .await
+        .unwrap();
+        // The trial ends on the 15th: di becomes active with a first invoice, paid.
+        set_clock(&app, "2027-01-15T00:00:00Z").await;
+        runs::invoice_run(&app, at("2027-01-15T00:00:00Z"))
+            .await
+            .unwrap();
+        runs::payment_run(&app, at("2027-01-15T00:00:00Z"))
+            .await
+            .unwrap();
+
+        set_clock(&app, "2027-01-31T23:00:00Z").await;
+        let january = expected_dashboard(&app).await;
+        let got = dashboard::dashboard(&app, None).await.unwrap();
+        assert_dashboard(&got, &january, january.mrr);
+        assert_eq!(
+            (january.active, january.trialing, january.past_due),
+            (3, 0, 1),
+            "ada, bo, di active; cy past due; ed canceled"
+        );
+        assert_eq!(january.mrr, 1000 + 2417 + 1000 + 2900);
+        let usage: Vec<(&str, &str, i64)> = got
+            .usage_by_day
+            .iter()
+            .map(|u| (u.day.as_str(), u.metric.as_str(), u.quantity))
+            .collect();
+        assert_eq!(
+            usage,
+            [
+                ("2027-01-02", "api_calls", 42),
+                ("2027-01-09", "api_calls", 7)
+            ],
+            "the duplicate u1 counted once"
+        );
+
+        // February: renewals across the month boundary, cy's retry fails again.
+        set_clock(&app, "2027-02-01T00:00:00Z").await;
+        runs::invoice_run(&app, at("2027-02-01T00:00:00Z"))
+            .await
+            .unwrap();
+        set_clock(&app, "2027-02-02T00:00:00Z").await;
+        runs::payment_run(&app, at("2027-02-02T00:00:00Z"))
+            .await
+            .unwrap();
+        subscriptions::change_plan(
+            &app,
+            &ada_sub.subscription.id,
+            ChangePlan {
+                plan_code: "pro".into(),
+                effective: None,
+            },
+            &admin(),
+        )
+        .await
+        .unwrap();
+        let february = expected_dashboard(&app).await;
+        let got = dashboard::dashboard(&app, Some("usd")).await.unwrap();
+        assert_dashboard(&got, &february, february.mrr - january.mrr);
+        assert_eq!(got.as_of, at("2027-02-02T00:00:00Z"));
+        assert_eq!(
+            (
+                got.revenue_by_month.first().unwrap().month.as_str(),
+                got.revenue_by_month.last().unwrap().month.as_str()
+            ),
+            ("2026-03", "2027-02")
+        );
+        let usage: Vec<(&str, i64)> = got
+            .usage_by_day
+            .iter()
+            .map(|u| (u.day.as_str(), u.quantity))
+            .collect();
+        assert_eq!(
+            usage,
+            [("2027-01-09", 7)],
+            "the last 30 days end on 2 February: 2 January is out"
+        );
+        assert!(february.by_status.contains_key("void") && february.failing.0 >= 1);
+        let other = dashboard::dashboard(&app, Some("eur")).await.unwrap();
+        assert_eq!((other.mrr_cents, other.invoices_by_status[1].count), (0, 0));
+        let refused = dashboard::dashboard(&app, Some("USD")).await.unwrap_err();
+        assert_eq!(refused.param(), Some("currency"));
+    }
+
     pub async fn an_upgrade_mid_period_credits_the_unused_fee(app: App) {
         set_clock(&app, "2027-01-01T00:00:00Z").await;
         plan(&app, "basic", 1000, false).await;
@@ -615,6 +919,7 @@ macro_rules! on_every_backend {
 
 on_every_backend!(
     a_billing_cycle_with_duplicate_usage_bills_the_tiers_once,
+    the_dashboard_counts_every_transition_in_the_same_write,
     an_upgrade_mid_period_credits_the_unused_fee,
     failed_dunning_cancels_the_subscription,
     usage_aggregated_after_its_period_was_invoiced_is_billed_late,

@@ -78,6 +78,19 @@ impl Plan {
         self.usage_charges.iter().map(|c| c.metric.as_str())
     }
 
+    /// The fixed fee per month, what one subscription adds to MRR: a yearly fee is divided by
+    /// 12 and rounded half away from zero, exactly (per subscription, as Stripe normalizes).
+    pub fn monthly_fee_cents(&self) -> Cents {
+        match self.interval {
+            Interval::Month => self.amount_cents,
+            Interval::Year => {
+                let twelfths =
+                    self.amount_cents.abs() / 12 + i64::from(self.amount_cents.abs() % 12 >= 6);
+                twelfths * self.amount_cents.signum()
+            }
+        }
+    }
+
     /// Archiving is idempotent: `true` when this call changed the plan.
     pub fn archive(&mut self) -> bool {
         !std::mem::replace(&mut self.archived, true)
@@ -357,6 +370,27 @@ mod tests {
                 tiers,
             }],
         }
+    }
+
+    #[test]
+    fn a_yearly_fee_is_a_twelfth_a_month_rounded_half_away_from_zero() {
+        let fee = |amount_cents, interval: &str| {
+            PlanDraft {
+                amount_cents,
+                interval: interval.into(),
+                usage_charges: vec![],
+                ..draft(vec![])
+            }
+            .validate(now())
+            .unwrap()
+            .monthly_fee_cents()
+        };
+        assert_eq!(fee(2900, "month"), 2900);
+        assert_eq!(fee(12_000, "year"), 1000);
+        assert_eq!(fee(29_000, "year"), 2417, "2416.67");
+        assert_eq!(fee(30, "year"), 3, "2.5 rounds up");
+        assert_eq!(fee(29, "year"), 2, "2.42");
+        assert_eq!(fee(0, "year"), 0);
     }
 
     fn param_of(draft: PlanDraft) -> (String, &'static str) {

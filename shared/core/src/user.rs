@@ -41,6 +41,16 @@ pub fn email_uniqueness_key(email: &str) -> Result<String, FieldError> {
     Ok(email.to_lowercase())
 }
 
+/// The leading characters of a name that its search key keeps: bounded so the key fits a
+/// sort key whatever the name; a longer prefix is compared against the whole name.
+pub const NAME_SEARCH_KEY_CHARS: usize = 64;
+
+/// A name (or a prefix of one) as name search compares it: trimmed and lowercased, so
+/// search is case-insensitive.
+pub fn name_search_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
 pub fn validate_user_name(name: &str) -> Result<(), FieldError> {
     let length = name.trim().chars().count();
     if length == 0 || length > MAX_USER_NAME_LEN {

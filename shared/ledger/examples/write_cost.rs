@@ -188,7 +188,7 @@ async fn main() {
     };
     change.seal_period("sub_r", &seal, usage_version).unwrap();
     change
-        .update_subscription(&renewed.subscription, read.version, &plan, &plan)
+        .update_subscription(&read, &renewed.subscription, &plan, &plan, now)
         .unwrap();
     change.take_invoice_numbers(turn, 1);
     change.create_invoice(&finalized.invoice).unwrap();

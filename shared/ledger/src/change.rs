@@ -2,22 +2,23 @@
 //! the [`Conflict`] its condition means when it fails. A state change and its audit entry (and
 //! outbox event) are always in the same change.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use billing_core::audit::EntityType;
 use billing_core::invoice::{CreditNote, Invoice, InvoiceStatus};
 use billing_core::payment::Payment;
 use billing_core::plan::Plan;
 use billing_core::subscription::Subscription;
-use billing_core::user::User;
+use billing_core::user::{NAME_SEARCH_KEY_CHARS, User, name_search_key};
 use billing_core::{Timestamp, audit::AuditAction};
 use billing_store::{AttributeValue, Condition, Key, TransactItem, Update};
 use serde::{Deserialize, Serialize};
 
+use crate::dashboard::{self, Count};
 use crate::error::{Conflict, Result};
 use crate::keys::{self, sortable};
 use crate::ledger::{LateUsage, NumberingTurn, Seal};
-use crate::record::{n, s, to_item};
+use crate::record::{Versioned, n, s, to_item};
 use crate::token::Token;
 
 /// One entry of the audit log, which is also the domain event published to EventBridge.
@@ -57,6 +58,9 @@ pub struct Change {
     /// Held until the change is committed or dropped, so the next writer of this process
     /// reads the counter only after this change's numbers are taken or given up.
     numbering_turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The dashboard counters' deltas, by item `(pk, sk)` and attribute: merged, because a
+    /// transaction may not touch one item twice, and written as one `ADD` update per item.
+    counters: BTreeMap<(String, String), BTreeMap<String, i64>>,
 }
 
 impl Change {
@@ -64,12 +68,56 @@ impl Change {
         Self::default()
     }
 
+    /// How many writes the change commits, counter updates included.
     pub fn len(&self) -> usize {
-        self.writes.len()
+        self.writes.len() + self.counter_writes().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty()
+        self.len() == 0
+    }
+
+    /// Adds `sign` × each count to the counters (+1 for a new state, −1 for the one it
+    /// replaces: what both states count the same cancels out).
+    fn count(&mut self, counts: Vec<Count>, sign: i64) {
+        for (key, attribute, value) in counts {
+            let delta = self
+                .counters
+                .entry((key.pk, key.sk))
+                .or_default()
+                .entry(attribute)
+                .or_default();
+            *delta = delta.saturating_add(value.saturating_mul(sign));
+        }
+    }
+
+    /// One unconditional `ADD` per counter item with a non-zero delta.
+    fn counter_writes(&self) -> Vec<TransactItem> {
+        self.counters
+            .iter()
+            .filter_map(|((pk, sk), deltas)| {
+                let update = deltas
+                    .iter()
+                    .filter(|(_, delta)| **delta != 0)
+                    .fold(Update::new(), |update, (attribute, delta)| {
+                        update.add(attribute.clone(), *delta)
+                    });
+                (!update.actions.is_empty()).then(|| TransactItem::Update {
+                    key: Key::new(pk.clone(), sk.clone()),
+                    update,
+                    condition: Condition::Always,
+                })
+            })
+            .collect()
+    }
+
+    /// Every write to commit, the counter updates last; the numbering turn stays held.
+    pub(crate) fn take_writes(&mut self) -> Vec<(TransactItem, Option<Conflict>)> {
+        let counters = self.counter_writes();
+        self.counters.clear();
+        let mut writes = std::mem::take(&mut self.writes);
+        writes.extend(counters.into_iter().map(|write| (write, None)));
+        writes
     }
 
     /// What this change costs in DynamoDB write units by AWS's published rules: each write
@@ -79,12 +127,19 @@ impl Change {
     /// updates at the size of the key and values they send: an estimate, for BENCHMARKS.md and
     /// metrics, since DynamoDB Local does not price transactions.
     pub fn estimated_write_units(&self) -> u64 {
-        let factor: u64 = if self.writes.len() > 1 { 2 } else { 1 };
         let kilobytes =
             |bytes: usize| u64::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u64::MAX);
+        let counters = self.counter_writes();
+        let factor: u64 = if self.writes.len() + counters.len() > 1 {
+            2
+        } else {
+            1
+        };
         self.writes
             .iter()
-            .map(|(write, _)| match write {
+            .map(|(write, _)| write)
+            .chain(counters.iter())
+            .map(|write| match write {
                 TransactItem::Put { item, .. } => {
                     let size = kilobytes(billing_store::item_size_bytes(item));
                     let indexes = billing_store::schema::GSIS
@@ -174,6 +229,10 @@ impl Change {
     /// A new subscription, with the claims that keep one live subscription per (user, plan)
     /// and one live pricer per (user, metric).
     pub fn create_subscription(&mut self, subscription: &Subscription, plan: &Plan) -> Result<()> {
+        self.count(
+            dashboard::subscription_counts(subscription, plan, subscription.created_at),
+            1,
+        );
         self.put(
             subscription_item(subscription, 1)?,
             Condition::NotExists,
@@ -186,15 +245,23 @@ impl Change {
         Ok(())
     }
 
-    /// Writes `after` over the subscription read at `read_version`, moving its claims when the
-    /// plan changed and releasing them when it was canceled.
+    /// Writes `after` over the subscription `read`, if it is still at the version read,
+    /// moving its claims when the plan changed and releasing them when it was canceled; the
+    /// counters move from `read` on `plan_before` to `after` on `plan_after` at `at`.
     pub fn update_subscription(
         &mut self,
+        read: &Versioned<Subscription>,
         after: &Subscription,
-        read_version: u64,
         plan_before: &Plan,
         plan_after: &Plan,
+        at: Timestamp,
     ) -> Result<()> {
+        let read_version = read.version;
+        self.count(
+            dashboard::subscription_counts(&read.value, plan_before, at),
+            -1,
+        );
+        self.count(dashboard::subscription_counts(after, plan_after, at), 1);
         self.put(
             subscription_item(after, read_version + 1)?,
             Condition::VersionEquals(read_version),
@@ -273,6 +340,7 @@ impl Change {
 
     /// A new invoice; its id is its identity, so a second writer of the same invoice loses.
     pub fn create_invoice(&mut self, invoice: &Invoice) -> Result<()> {
+        self.count(dashboard::invoice_counts(invoice), 1);
         self.put(
             invoice_item(invoice, 1)?,
             Condition::NotExists,
@@ -304,7 +372,11 @@ impl Change {
         ));
     }
 
-    pub fn update_invoice(&mut self, invoice: &Invoice, read_version: u64) -> Result<()> {
+    /// Writes `invoice` over the invoice `read`, if it is still at the version read.
+    pub fn update_invoice(&mut self, read: &Versioned<Invoice>, invoice: &Invoice) -> Result<()> {
+        let read_version = read.version;
+        self.count(dashboard::invoice_counts(&read.value), -1);
+        self.count(dashboard::invoice_counts(invoice), 1);
         self.put(
             invoice_item(invoice, read_version + 1)?,
             Condition::VersionEquals(read_version),
@@ -456,6 +528,10 @@ impl Change {
     /// Adds `quantity` to the per-second usage sum of (user, metric) at `second`.
     pub fn add_usage(&mut self, user_id: &str, metric: &str, second: Timestamp, quantity: u64) {
         let delta = i64::try_from(quantity).unwrap_or(i64::MAX);
+        self.count(
+            vec![dashboard::usage_counts(user_id, metric, second, delta)],
+            1,
+        );
         self.writes.push((
             TransactItem::Update {
                 key: keys::usage_second(user_id, metric, second),
@@ -579,16 +655,25 @@ fn token_item(token: &Token, version: u64) -> Result<billing_store::Item> {
 }
 
 fn user_item(user: &User, version: u64) -> Result<billing_store::Item> {
-    to_item(
-        "user",
-        user,
-        &keys::user(&user.id),
-        Some(version),
-        vec![
-            (gsi::ALL_PK, s("USERS")),
-            (gsi::ALL_SK, newest_sk(user.created_at, &user.id)),
-        ],
-    )
+    let mut indexes = vec![
+        (gsi::ALL_PK, s("USERS")),
+        (gsi::ALL_SK, newest_sk(user.created_at, &user.id)),
+    ];
+    // Named users are in the name index (gsi4), by the first characters of their search key;
+    // rewriting the user (every update is a whole put) moves the entry with the name.
+    let search: String = user
+        .name
+        .as_deref()
+        .map(name_search_key)
+        .unwrap_or_default()
+        .chars()
+        .take(NAME_SEARCH_KEY_CHARS)
+        .collect();
+    if let Some(first) = search.chars().next() {
+        indexes.push((gsi::FILTER_PK, s(keys::user_name_partition(first))));
+        indexes.push((gsi::FILTER_SK, s(format!("{search}#{}", user.id))));
+    }
+    to_item("user", user, &keys::user(&user.id), Some(version), indexes)
 }
 
 fn plan_item(plan: &Plan, version: u64) -> Result<billing_store::Item> {

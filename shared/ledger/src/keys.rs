@@ -220,6 +220,60 @@ pub fn late_usage_partition(subscription_id: &str) -> String {
 
 pub const SEAL_PREFIX: &str = "SEAL#";
 
+/// The gsi4 partition of users whose name's search key begins with `first`: one partition
+/// per first character, so a prefix search reads exactly one partition and name writes
+/// spread over many.
+pub fn user_name_partition(first: char) -> String {
+    format!("USERNAME#{first}")
+}
+
+/// Shards of the dashboard counters (by [`shard_of`] the counted entity's id): concurrent
+/// writers of different entities mostly update different counter items.
+pub const DASHBOARD_SHARDS: u32 = DUE_SHARDS;
+
+/// One shard of the dashboard counters of subscriptions and invoices, every currency.
+pub fn dashboard_partition(shard: u32) -> String {
+    format!("DASH#{shard:02}")
+}
+
+/// Begins the sort key of every dashboard counter of `currency`.
+pub fn dashboard_prefix(currency: &str) -> String {
+    format!("{currency}#")
+}
+
+/// Subscriptions by status and MRR, of one currency and shard.
+pub fn dashboard_subscriptions(currency: &str, shard: u32) -> Key {
+    Key::new(dashboard_partition(shard), format!("{currency}#SUBS"))
+}
+
+/// Invoices by status (count, amount due) and the failing ones, of one currency and shard.
+pub fn dashboard_invoices(currency: &str, shard: u32) -> Key {
+    Key::new(dashboard_partition(shard), format!("{currency}#INVOICES"))
+}
+
+/// What happened in one calendar month (`2027-01`): MRR change, invoiced, paid.
+pub fn dashboard_month(currency: &str, month: &str, shard: u32) -> Key {
+    Key::new(
+        dashboard_partition(shard),
+        format!("{currency}#MONTH#{month}"),
+    )
+}
+
+/// Begins the sort key of the month counters of `currency`.
+pub fn dashboard_month_prefix(currency: &str) -> String {
+    format!("{currency}#MONTH#")
+}
+
+/// One shard (by user) of the aggregated usage per UTC day and metric, all users.
+pub fn usage_day_partition(shard: u32) -> String {
+    format!("DASHUSAGE#{shard:02}")
+}
+
+/// The usage of `metric` on `day` (`2027-01-31`) in one shard: days sort by time.
+pub fn usage_day(day: &str, metric: &str, shard: u32) -> Key {
+    Key::new(usage_day_partition(shard), format!("{day}#{metric}"))
+}
+
 /// GSI partitions.
 pub fn renewal_due_partition(shard: u32) -> String {
     format!("RENEW#{shard:02}")

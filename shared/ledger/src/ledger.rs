@@ -1,6 +1,7 @@
 //! The ledger: reads by every access pattern of docs/data-model.md, and [`Ledger::commit`]
 //! for the writes a [`Change`] collected.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use billing_core::Timestamp;
@@ -10,12 +11,12 @@ use billing_core::payment::{Payment, PendingAttempt};
 use billing_core::plan::Plan;
 use billing_core::subscription::{Subscription, SubscriptionStatus};
 use billing_core::usage::UsageEvent;
-use billing_core::user::User;
+use billing_core::user::{NAME_SEARCH_KEY_CHARS, User, name_search_key};
 use billing_store::limits::TRANSACT_ITEMS_MAX;
 use billing_store::schema::{PARTITION_KEY, SORT_KEY};
 use billing_store::{
-    CancellationReason, Condition, Direction, Index, Item, Key, Query, SortKeyCondition,
-    StoreError, Table, TransactItem,
+    AttributeValue, CancellationReason, Condition, Direction, Index, Item, Key, Query,
+    SortKeyCondition, StoreError, Table, TransactItem,
 };
 use chrono::Duration;
 use serde::de::DeserializeOwned;
@@ -111,6 +112,20 @@ pub enum UsageClaim {
     Duplicate,
 }
 
+/// The dashboard counters of one currency, summed over their shards: attribute → value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DashboardCounters {
+    /// `trialing`, `active`, `past_due` (counts) and `mrr_cents`.
+    pub subscriptions: BTreeMap<String, i64>,
+    /// `{status}_count`, `{status}_amount_due_cents`, `failing_count`,
+    /// `failing_amount_due_cents`.
+    pub invoices: BTreeMap<String, i64>,
+    /// By month (`2027-01`): `mrr_change_cents`, `invoiced_cents`, `paid_cents`.
+    pub months: BTreeMap<String, BTreeMap<String, i64>>,
+    /// Usage of every currency by (day `2027-01-31`, metric), for the days asked.
+    pub usage: BTreeMap<(String, String), i64>,
+}
+
 #[derive(Clone)]
 pub struct Ledger {
     table: Arc<dyn Table>,
@@ -140,8 +155,8 @@ impl Ledger {
 
     /// Applies every write of `change` or none. A single write is sent on its own (a
     /// transaction costs twice the write units per item); more go in one transaction.
-    pub async fn commit(&self, change: Change) -> Result<()> {
-        let mut writes = change.writes;
+    pub async fn commit(&self, mut change: Change) -> Result<()> {
+        let mut writes = change.take_writes();
         match writes.len() {
             0 => Ok(()),
             1 => {
@@ -286,6 +301,30 @@ impl Ledger {
         page: &PageRequest,
         keep: impl Fn(&T) -> bool,
     ) -> Result<Listing<T>> {
+        self.list_in(
+            Direction::Backward,
+            entity,
+            index,
+            partition,
+            sort,
+            page,
+            keep,
+        )
+        .await
+    }
+
+    /// [`Ledger::list`] in sort-key order `direction`.
+    #[allow(clippy::too_many_arguments)]
+    async fn list_in<T: DeserializeOwned>(
+        &self,
+        direction: Direction,
+        entity: &'static str,
+        index: Index,
+        partition: String,
+        sort: SortKeyCondition,
+        page: &PageRequest,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Listing<T>> {
         let limit = page.limit.clamp(1, PAGE_LIMIT_MAX);
         let mut data = Vec::with_capacity(limit);
         let mut cursor = page.cursor.clone();
@@ -295,7 +334,7 @@ impl Ledger {
             // match that did not fit.
             let query = Query::partition(index, partition.clone(), limit - data.len())
                 .sort(sort.clone())
-                .direction(Direction::Backward)
+                .direction(direction)
                 .after(cursor.take());
             let found = self.table.query(query).await?;
             examined += found.items.len();
@@ -323,6 +362,39 @@ impl Ledger {
             SortKeyCondition::All,
             page,
             |_| true,
+        )
+        .await
+    }
+
+    /// Users whose name begins with `prefix`, case-insensitively, in name order: one
+    /// partition of the name index (gsi4), read from the prefix on.
+    pub async fn users_by_name_prefix(
+        &self,
+        prefix: &str,
+        page: &PageRequest,
+    ) -> Result<Listing<User>> {
+        // Leading spaces never start a stored name; trailing ones are part of the prefix.
+        let wanted = prefix.trim_start().to_lowercase();
+        let Some(first) = wanted.chars().next() else {
+            return Ok(Listing {
+                data: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let indexed: String = wanted.chars().take(NAME_SEARCH_KEY_CHARS).collect();
+        self.list_in(
+            Direction::Forward,
+            "user",
+            Index::Gsi4,
+            keys::user_name_partition(first),
+            SortKeyCondition::BeginsWith(indexed),
+            page,
+            // The index keeps the first characters only; a longer prefix checks the name.
+            |user: &User| {
+                user.name
+                    .as_deref()
+                    .is_some_and(|name| name_search_key(name).starts_with(&wanted))
+            },
         )
         .await
     }
@@ -538,6 +610,83 @@ impl Ledger {
             .filter_map(|item| string_attribute(item, "id"))
             .collect();
         Ok((ids, page.next))
+    }
+
+    // ---- dashboard
+
+    /// The dashboard counters of `currency`, and the usage of the days `[first_day,
+    /// end_day)` (`2027-01-31`): two queries per shard, never a scan of the entities.
+    pub async fn dashboard(
+        &self,
+        currency: &str,
+        first_day: &str,
+        end_day: &str,
+    ) -> Result<DashboardCounters> {
+        let mut counters = DashboardCounters::default();
+        let subscriptions_sk = keys::dashboard_subscriptions(currency, 0).sk;
+        let invoices_sk = keys::dashboard_invoices(currency, 0).sk;
+        let month_prefix = keys::dashboard_month_prefix(currency);
+        for shard in 0..keys::DASHBOARD_SHARDS {
+            let items = self
+                .query_all(
+                    keys::dashboard_partition(shard),
+                    SortKeyCondition::BeginsWith(keys::dashboard_prefix(currency)),
+                )
+                .await?;
+            for item in &items {
+                let sk = string_attribute(item, SORT_KEY).unwrap_or_default();
+                let sums = if sk == subscriptions_sk {
+                    &mut counters.subscriptions
+                } else if sk == invoices_sk {
+                    &mut counters.invoices
+                } else if let Some(month) = sk.strip_prefix(&month_prefix) {
+                    counters.months.entry(month.to_owned()).or_default()
+                } else {
+                    continue;
+                };
+                add_numbers(sums, item);
+            }
+            // `{day}#{metric}` sort keys: every key of `end_day` sorts after `end_day` itself.
+            let days = self
+                .query_all(
+                    keys::usage_day_partition(shard),
+                    SortKeyCondition::Between(first_day.to_owned(), end_day.to_owned()),
+                )
+                .await?;
+            for item in &days {
+                let sk = string_attribute(item, SORT_KEY).unwrap_or_default();
+                let Some((day, metric)) = sk.split_once('#') else {
+                    continue;
+                };
+                if day >= end_day {
+                    continue;
+                }
+                let quantity = number_attribute(item, "quantity").unwrap_or(0);
+                let sum = counters
+                    .usage
+                    .entry((day.to_owned(), metric.to_owned()))
+                    .or_default();
+                *sum = sum.saturating_add(quantity);
+            }
+        }
+        Ok(counters)
+    }
+
+    /// Every item of `partition` matching `sort`, forwards, all pages.
+    async fn query_all(&self, partition: String, sort: SortKeyCondition) -> Result<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut cursor = None;
+        loop {
+            let query = Query::partition(Index::Primary, partition.clone(), PAGE_LIMIT_MAX)
+                .sort(sort.clone())
+                .after(cursor);
+            let page = self.table.query(query).await?;
+            items.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(items),
+            }
+        }
     }
 
     // ---- invoice numbers
@@ -924,6 +1073,18 @@ impl Ledger {
             return Ok(None);
         }
         from_item("outbox", image.clone()).map(Some)
+    }
+}
+
+/// Adds every number attribute of `item` to `sums` (the key and type attributes are strings).
+fn add_numbers(sums: &mut BTreeMap<String, i64>, item: &Item) {
+    for (name, value) in item.iter() {
+        if let AttributeValue::N(text) = value
+            && let Ok(number) = text.parse::<i64>()
+        {
+            let sum = sums.entry(name.clone()).or_default();
+            *sum = sum.saturating_add(number);
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! a state change, its audit entry and its outbox event are one atomic write.
 
 mod change;
+pub mod dashboard;
 mod error;
 mod idempotency;
 pub mod keys;
@@ -17,8 +18,8 @@ pub use change::{AuditEntry, Change};
 pub use error::{Conflict, LedgerError, Result};
 pub use idempotency::{IdempotencyStart, StoredResponse};
 pub use ledger::{
-    AuditFilter, InvoiceFilter, LateUsage, Ledger, Listing, NumberingTurn, PAGE_LIMIT_MAX,
-    PageRequest, QueuedUsage, Seal, UsageClaim,
+    AuditFilter, DashboardCounters, InvoiceFilter, LateUsage, Ledger, Listing, NumberingTurn,
+    PAGE_LIMIT_MAX, PageRequest, QueuedUsage, Seal, UsageClaim,
 };
 pub use record::Versioned;
 pub use token::{Token, hash_secret};

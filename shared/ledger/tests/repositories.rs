@@ -287,8 +287,14 @@ mod cases {
             .cancel_for_nonpayment(at("2027-01-05T00:00:00Z"))
             .subscription;
         commit(&ledger, |c| {
-            c.update_subscription(&canceled, read.version, &metered, &metered)
-                .unwrap()
+            c.update_subscription(
+                &read,
+                &canceled,
+                &metered,
+                &metered,
+                at("2027-01-15T00:00:00Z"),
+            )
+            .unwrap()
         })
         .await
         .unwrap();
@@ -361,7 +367,7 @@ mod cases {
             .unwrap()
             .subscription;
         commit(&ledger, |c| {
-            c.update_subscription(&changed, read.version, &api, &storage)
+            c.update_subscription(&read, &changed, &api, &storage, at("2027-01-15T00:00:00Z"))
                 .unwrap()
         })
         .await
@@ -408,8 +414,14 @@ mod cases {
             .cancel_for_nonpayment(at("2027-01-20T00:00:00Z"))
             .subscription;
         commit(&ledger, |c| {
-            c.update_subscription(&canceled, read.version, &monthly, &monthly)
-                .unwrap()
+            c.update_subscription(
+                &read,
+                &canceled,
+                &monthly,
+                &monthly,
+                at("2027-01-15T00:00:00Z"),
+            )
+            .unwrap()
         })
         .await
         .unwrap();
@@ -430,8 +442,14 @@ mod cases {
             .unwrap()
             .subscription;
         commit(&ledger, |c| {
-            c.update_subscription(&renewed, read.version, &monthly, &monthly)
-                .unwrap()
+            c.update_subscription(
+                &read,
+                &renewed,
+                &monthly,
+                &monthly,
+                at("2027-01-15T00:00:00Z"),
+            )
+            .unwrap()
         })
         .await
         .unwrap();
@@ -552,11 +570,9 @@ mod cases {
         let read = ledger.invoice(&b.id).await.unwrap().unwrap();
         let mut paid = read.value.clone();
         paid.mark_paid(at("2027-03-05T00:00:00Z")).unwrap();
-        commit(&ledger, |ch| {
-            ch.update_invoice(&paid, read.version).unwrap()
-        })
-        .await
-        .unwrap();
+        commit(&ledger, |ch| ch.update_invoice(&read, &paid).unwrap())
+            .await
+            .unwrap();
 
         let ids =
             |listing: Listing<Invoice>| listing.data.into_iter().map(|i| i.id).collect::<Vec<_>>();
@@ -887,6 +903,170 @@ mod cases {
         );
     }
 
+    pub async fn users_are_found_by_name_prefix_in_name_order(ledger: Ledger) {
+        let named = |id: &str, name: Option<&str>| User {
+            name: name.map(str::to_owned),
+            ..user(id, &format!("{id}@example.com"))
+        };
+        let people = [
+            named("usr_1", Some("Ada Lovelace")),
+            named("usr_2", Some("ada byron")),
+            named("usr_3", Some("Adam Smith")),
+            named("usr_4", Some("Bob")),
+            named("usr_5", None),
+            named("usr_6", Some("Ádám")),
+        ];
+        for person in &people {
+            commit(&ledger, |c| {
+                c.create_user(person, &person.email.to_lowercase()).unwrap()
+            })
+            .await
+            .unwrap();
+        }
+        // A rename moves the index entry: Bob is found as Adele, no longer as Bob.
+        let adele = named("usr_4", Some("Adele"));
+        commit(&ledger, |c| c.update_user(&adele, 1).unwrap())
+            .await
+            .unwrap();
+        let names = |listing: &Listing<User>| -> Vec<String> {
+            listing
+                .data
+                .iter()
+                .map(|u| u.name.clone().unwrap())
+                .collect()
+        };
+        let found = ledger
+            .users_by_name_prefix("AD", &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            names(&found),
+            ["ada byron", "Ada Lovelace", "Adam Smith", "Adele"]
+        );
+        assert_eq!(found.next_cursor, None);
+        let first = ledger
+            .users_by_name_prefix("ada", &PageRequest::first(2))
+            .await
+            .unwrap();
+        assert_eq!(names(&first), ["ada byron", "Ada Lovelace"]);
+        let rest = ledger
+            .users_by_name_prefix(
+                "ada",
+                &PageRequest {
+                    limit: 2,
+                    cursor: first.next_cursor.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(names(&rest), ["Adam Smith"]);
+        let space = ledger
+            .users_by_name_prefix("ada ", &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(names(&space), ["ada byron", "Ada Lovelace"]);
+        let accented = ledger
+            .users_by_name_prefix("ádá", &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(names(&accented), ["Ádám"]);
+        for gone in ["bob", "zed"] {
+            let none = ledger
+                .users_by_name_prefix(gone, &PageRequest::first(10))
+                .await
+                .unwrap();
+            assert!(none.data.is_empty(), "{gone}");
+        }
+    }
+
+    pub async fn dashboard_counters_move_with_each_change_or_not_at_all(ledger: Ledger) {
+        let dashboard = || {
+            let ledger = ledger.clone();
+            async move {
+                ledger
+                    .dashboard("usd", "2027-01-01", "2027-02-01")
+                    .await
+                    .unwrap()
+            }
+        };
+        let value = |map: &std::collections::BTreeMap<String, i64>, name: &str| {
+            map.get(name).copied().unwrap_or(0)
+        };
+        let monthly = plan("monthly", &[]);
+        let sub = subscribe("sub_1", "usr_1", &monthly, "2027-01-01T00:00:00Z");
+        commit(&ledger, |c| c.create_subscription(&sub, &monthly).unwrap())
+            .await
+            .unwrap();
+        let counted = dashboard().await;
+        assert_eq!(
+            (
+                value(&counted.subscriptions, "active"),
+                value(&counted.subscriptions, "mrr_cents"),
+                value(&counted.months["2027-01"], "mrr_change_cents")
+            ),
+            (1, 1000, 1000)
+        );
+
+        let open = invoice("sub_1", "usr_1", "2027-01-01T00:00:00Z", 1);
+        commit(&ledger, |c| c.create_invoice(&open).unwrap())
+            .await
+            .unwrap();
+        let before = dashboard().await;
+        assert_eq!(
+            (
+                value(&before.invoices, "open_count"),
+                value(&before.invoices, "open_amount_due_cents")
+            ),
+            (1, 1000)
+        );
+        // Refused transactions add nothing: the invoice exists already; a stale version.
+        let twice = commit(&ledger, |c| c.create_invoice(&open).unwrap()).await;
+        assert!(matches!(
+            twice.unwrap_err(),
+            LedgerError::Conflict(Conflict::InvoiceExists { .. })
+        ));
+        let read = ledger.invoice(&open.id).await.unwrap().unwrap();
+        let mut paid = read.value.clone();
+        paid.mark_paid(at("2027-01-20T00:00:00Z")).unwrap();
+        let stale = Versioned {
+            value: read.value.clone(),
+            version: read.version + 1,
+        };
+        assert!(
+            commit(&ledger, |c| c.update_invoice(&stale, &paid).unwrap())
+                .await
+                .is_err()
+        );
+        assert_eq!(dashboard().await, before);
+
+        // Paying moves the invoice from open to paid and books it in the month it was paid.
+        commit(&ledger, |c| c.update_invoice(&read, &paid).unwrap())
+            .await
+            .unwrap();
+        let after = dashboard().await;
+        assert_eq!(
+            (
+                value(&after.invoices, "open_count"),
+                value(&after.invoices, "paid_count"),
+                value(&after.invoices, "paid_amount_due_cents"),
+                value(&after.months["2027-01"], "paid_cents"),
+            ),
+            (0, 1, 1000, 1000)
+        );
+
+        // Two usage sums of one user, metric and day in one change: one counter update (a
+        // transaction may not name an item twice).
+        let mut change = Change::new();
+        change.add_usage("usr_1", "api_calls", at("2027-01-10T01:00:00Z"), 5);
+        change.add_usage("usr_1", "api_calls", at("2027-01-10T02:00:00Z"), 6);
+        assert_eq!(change.len(), 3, "two sums and one counter");
+        ledger.commit(change).await.unwrap();
+        assert_eq!(
+            dashboard().await.usage,
+            [(("2027-01-10".to_owned(), "api_calls".to_owned()), 11)].into()
+        );
+    }
+
     pub async fn usage_counts_once_and_sums_exactly_until_sealed(ledger: Ledger) {
         let event = |id: &str, quantity: u64, when: &str| UsageEvent {
             id: id.into(),
@@ -1211,6 +1391,8 @@ macro_rules! on_every_backend {
 
 on_every_backend!(
     emails_are_unique_case_insensitively,
+    users_are_found_by_name_prefix_in_name_order,
+    dashboard_counters_move_with_each_change_or_not_at_all,
     stale_versions_are_refused,
     plan_codes_are_unique_and_lists_page_newest_first,
     one_live_subscription_per_plan_and_one_pricer_per_metric,

@@ -1,6 +1,7 @@
 //! One module per resource, each exposing `router() -> OpenApiRouter<ApiState>`.
 
 pub mod audit;
+pub mod dashboard;
 pub mod health;
 pub mod invoices;
 pub mod openapi_json;

@@ -1,7 +1,7 @@
 //! `/v1/users`: create (admin), list and get (read), update (admin).
 
 use axum::extract::{Path, State};
-use billing_app::users::{self, CreateUser, UpdateUser};
+use billing_app::users::{self, CreateUser, UpdateUser, UserSearch};
 use billing_core::user::User;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorEnvelope};
-use crate::extract::{NoFilters, Page, Paged, Reply, StrictJson};
+use crate::extract::{Page, Paged, Reply, StrictJson};
 
 pub fn router() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
@@ -32,15 +32,18 @@ async fn create_user(
 }
 
 #[utoipa::path(get, path = "/v1/users", tag = "users",
-    params(("limit" = Option<u32>, Query, description = "1-100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
+    params(("email" = Option<String>, Query, description = "Only the user with this email (exact, case-insensitive); not with `name`"),
+        ("name" = Option<String>, Query, description = "Only users whose name begins with this (case-insensitive), in name order; not with `email`"),
+        ("limit" = Option<u32>, Query, description = "1-100, default 20"), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")),
     security(("bearer" = ["read"])),
-    responses((status = 200, description = "Users, newest first", body = Page<User>)))]
+    responses((status = 200, description = "Users, newest first; by `name` in name order; by `email` at most one", body = Page<User>),
+        (status = 400, description = "Both `email` and `name` (`param` `name`), a malformed `email`, an empty `name`, or a bad `limit`/`cursor`", body = ErrorEnvelope)))]
 async fn list_users(
     State(state): State<ApiState>,
-    paged: Paged<NoFilters>,
+    paged: Paged<UserSearch>,
 ) -> Result<Reply<Page<User>>, ApiError> {
     Ok(Reply::ok(Page::of(
-        users::list_users(&state.app, &paged.page).await?,
+        users::list_users(&state.app, &paged.filters, &paged.page).await?,
         |u| u,
     )))
 }

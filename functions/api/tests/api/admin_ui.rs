@@ -331,3 +331,171 @@ async fn a_usage_series_buckets_the_per_second_sums_zero_filled() {
         (400, "unknown_user")
     );
 }
+
+#[tokio::test]
+async fn users_are_found_by_exact_email_or_name_prefix() {
+    let app = spawn_app().await;
+    for (email, name) in [
+        ("Grace@Example.com", Some("Grace Hopper")),
+        ("grete@example.com", Some("grete")),
+        ("ken@example.com", None),
+    ] {
+        created(&app, "/v1/users", json!({"email": email, "name": name})).await;
+    }
+    let ken = app.get("/v1/users?email=ken@example.com", A).await;
+    let renamed = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v1/users/{}", ken.body["data"][0]["id"].as_str().unwrap()),
+            Some(A),
+            Some(&json!({"name": "Gregory"})),
+            &[],
+        )
+        .await;
+    assert_eq!(renamed.status, 200);
+    let emails = |path: &str| {
+        let path = path.to_owned();
+        let app = &app;
+        async move {
+            let listed = app.get(&path, A).await;
+            assert_eq!(listed.status, 200, "{path}: {:?}", listed.body);
+            listed.body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["email"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        emails("/v1/users?email=GRACE@example.COM").await,
+        ["Grace@Example.com"]
+    );
+    assert!(emails("/v1/users?email=gra@example.com").await.is_empty());
+    assert_eq!(
+        emails("/v1/users?name=GR").await,
+        ["Grace@Example.com", "ken@example.com", "grete@example.com"],
+        "grace hopper < gregory < grete: name order"
+    );
+    assert_eq!(
+        emails("/v1/users?name=gre&limit=1").await,
+        ["ken@example.com"]
+    );
+    let page = app.get("/v1/users?name=gre&limit=1", A).await;
+    let cursor = page.body["next_cursor"].as_str().unwrap();
+    assert_eq!(
+        emails(&format!("/v1/users?name=gre&limit=1&cursor={cursor}")).await,
+        ["grete@example.com"]
+    );
+    assert_eq!(
+        emails("/v1/users").await.len(),
+        4,
+        "three and the fixture's user"
+    );
+
+    let both = app.get("/v1/users?email=ken@example.com&name=g", A).await;
+    assert_eq!(
+        (both.status, both.error().2.as_deref()),
+        (400, Some("name"))
+    );
+    let malformed = app.get("/v1/users?email=nope", A).await;
+    assert_eq!(
+        (malformed.status, malformed.error().2.as_deref()),
+        (400, Some("email"))
+    );
+    let empty = app.get("/v1/users?name=", A).await;
+    assert_eq!(
+        (empty.status, empty.error().2.as_deref()),
+        (400, Some("name"))
+    );
+    let unknown = app.get("/v1/users?phone=1", A).await;
+    assert_eq!(unknown.status, 400);
+}
+
+#[tokio::test]
+async fn the_dashboard_answers_from_the_counters() {
+    let app = spawn_app().await;
+    set_clock(&app, "2027-01-01T00:00:00Z").await;
+    created(&app, "/v1/plans", pro_plan()).await;
+    let user = app.user_id.clone();
+    created(
+        &app,
+        "/v1/subscriptions",
+        json!({"user_id": user, "plan_code": "pro"}),
+    )
+    .await;
+    set_clock(&app, "2027-01-02T10:00:00Z").await;
+    let usage =
+        json!({"events": [{"id": "e1", "user_id": user, "metric": "api_calls", "quantity": 3}]});
+    assert_eq!(app.post("/v1/usage", A, &usage).await.status, 202);
+    billing_app::usage::drain_usage_queue(&app.state.app)
+        .await
+        .unwrap();
+
+    let got = app.get("/v1/dashboard", A).await;
+    assert_eq!(got.status, 200, "{:?}", got.body);
+    let body = &got.body;
+    assert_eq!(
+        (
+            &body["currency"],
+            &body["as_of"],
+            &body["mrr_cents"],
+            &body["mrr_change_cents"],
+            &body["active_subscriptions"],
+            &body["trialing_subscriptions"],
+            &body["past_due_subscriptions"],
+        ),
+        (
+            &json!("usd"),
+            &json!("2027-01-02T10:00:00Z"),
+            &json!(2900),
+            &json!(2900),
+            &json!(1),
+            &json!(0),
+            &json!(0)
+        )
+    );
+    assert_eq!(
+        body["invoices_by_status"],
+        json!([
+            {"status": "open", "count": 1, "amount_due_cents": 2900},
+            {"status": "paid", "count": 0, "amount_due_cents": 0},
+            {"status": "void", "count": 0, "amount_due_cents": 0},
+            {"status": "uncollectible", "count": 0, "amount_due_cents": 0},
+        ])
+    );
+    assert_eq!(
+        body["failing_invoices"],
+        json!({"count": 0, "amount_due_cents": 0})
+    );
+    let months = body["revenue_by_month"].as_array().unwrap();
+    assert_eq!(months.len(), 12);
+    assert_eq!(months[0]["month"], json!("2026-02"));
+    assert_eq!(
+        months[11],
+        json!({"month": "2027-01", "invoiced_cents": 2900, "paid_cents": 0})
+    );
+    assert_eq!(
+        body["usage_by_day"],
+        json!([{"day": "2027-01-02", "metric": "api_calls", "quantity": 3}])
+    );
+
+    let eur = app.get("/v1/dashboard?currency=eur", A).await;
+    assert_eq!((eur.status, &eur.body["mrr_cents"]), (200, &json!(0)));
+    for bad in ["USD", "us", "usdx", "12a"] {
+        let refused = app.get(&format!("/v1/dashboard?currency={bad}"), A).await;
+        assert_eq!(
+            (refused.status, refused.error().2.as_deref()),
+            (400, Some("currency")),
+            "{bad}"
+        );
+    }
+    let document = app.get("/openapi.json", A).await.body;
+    for path in [
+        "/v1/dashboard",
+        "/v1/usage/series",
+        "/v1/subscriptions/{id}/change-plan/preview",
+    ] {
+        assert!(document["paths"][path]["get"].is_object(), "{path}");
+    }
+}
