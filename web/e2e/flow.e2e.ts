@@ -294,10 +294,25 @@ describe("admin UI end to end", () => {
   it("shows the remaining pages: dashboard, customers, subscriptions, audit, tokens", async () => {
     await page.getByRole("link", { name: "Dashboard" }).click();
     await page.getByRole("heading", { name: "Dashboard" }).waitFor();
+    // One active subscription, now on Scale at $99.00 a month.
+    await expect.poll(() => page.getByTestId("mrr").innerText()).toBe("$99.00");
     await visited("dashboard");
     await page.getByRole("link", { name: "Customers" }).click();
     await page.getByRole("link", { name: state.userId }).waitFor();
     await visited("customers");
+    // Search by email (exact), by name prefix and by id.
+    const search = page.getByRole("textbox", { name: "Search by email, name or id" });
+    for (const term of ["ADA@example.com", "ada lov", state.userId]) {
+      await search.fill(term);
+      await page.getByRole("button", { name: "Search" }).click();
+      await expect
+        .poll(() => page.url())
+        .toContain(`q=${encodeURIComponent(term).replace(/%20/g, "+")}`);
+      await page.getByRole("link", { name: state.userId }).waitFor();
+    }
+    await search.fill("nobody@example.com");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.getByText("No customer found.").waitFor();
     await page.goto(`${billing.base}/customers/${state.userId}`);
     await page.getByRole("heading", { name: "Ada Lovelace" }).waitFor();
     await visited("customer");

@@ -52,6 +52,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/dashboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_dashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/invoice-runs": {
         parameters: {
             query?: never;
@@ -565,6 +581,48 @@ export interface components {
             invoice_id: string;
             reason: string;
         };
+        Dashboard: {
+            /** Format: int64 */
+            active_subscriptions: number;
+            /**
+             * Format: date-time
+             * @description The billing clock's now.
+             */
+            as_of: string;
+            currency: string;
+            /** @description Open invoices with at least one failed payment attempt. */
+            failing_invoices: components["schemas"]["Failing"];
+            /** @description Open, paid, void and uncollectible, always all four, in that order. */
+            invoices_by_status: components["schemas"]["StatusTotal"][];
+            /**
+             * Format: int64
+             * @description Monthly fees of the active and past-due subscriptions (yearly ones as a twelfth).
+             */
+            mrr_cents: number;
+            /**
+             * Format: int64
+             * @description MRR now less MRR at the start of the current UTC calendar month.
+             */
+            mrr_change_cents: number;
+            /** Format: int64 */
+            past_due_subscriptions: number;
+            /** @description The last 12 calendar months ending with the current one, oldest first, zero-filled. */
+            revenue_by_month: components["schemas"]["MonthRevenue"][];
+            /** Format: int64 */
+            trialing_subscriptions: number;
+            /**
+             * @description The last 30 UTC days ending today, per metric, all users; only days and metrics with
+             *     usage; oldest first.
+             */
+            usage_by_day: components["schemas"]["DayUsage"][];
+        };
+        DayUsage: {
+            /** @description `2027-01-31` (UTC). */
+            day: string;
+            metric: string;
+            /** Format: int64 */
+            quantity: number;
+        };
         ErrorBody: {
             /** @description Stable machine-readable code (`invoice_not_open`, `unknown_field`). */
             code: string;
@@ -584,6 +642,12 @@ export interface components {
          * @enum {string}
          */
         ErrorType: "invalid_request" | "authentication" | "permission" | "not_found" | "conflict" | "idempotency" | "rate_limited" | "payment" | "internal";
+        Failing: {
+            /** Format: int64 */
+            amount_due_cents: number;
+            /** Format: int64 */
+            count: number;
+        };
         Health: {
             checks: components["schemas"]["Checks"];
             /** @description `ok` or `unavailable`. */
@@ -679,6 +743,20 @@ export interface components {
         };
         /** @enum {string} */
         LineKind: "base_fee" | "usage" | "usage_late" | "proration_credit" | "adjustment";
+        MonthRevenue: {
+            /**
+             * Format: int64
+             * @description Amount due of the invoices finalized in the month.
+             */
+            invoiced_cents: number;
+            /** @description `2027-01`. */
+            month: string;
+            /**
+             * Format: int64
+             * @description Amount of the invoices paid in the month.
+             */
+            paid_cents: number;
+        };
         NoteRequest: {
             /** Format: int64 */
             amount_cents: number;
@@ -934,6 +1012,14 @@ export interface components {
             /** Format: date-time */
             start: string;
         };
+        StatusTotal: {
+            /** Format: int64 */
+            amount_due_cents: number;
+            /** Format: int64 */
+            count: number;
+            /** @description `open`, `paid`, `void` or `uncollectible`. */
+            status: string;
+        };
         Subscription: {
             /**
              * Format: int32
@@ -1152,6 +1238,56 @@ export interface operations {
                 };
             };
             /** @description Unknown action, bad limit or cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The token lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    get_dashboard: {
+        parameters: {
+            query?: {
+                /** @description Three lowercase letters (default `usd`): the figures of plans and invoices in this currency; usage is of every currency */
+                currency?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description MRR and its change this month, subscriptions by status, revenue of the last 12 months, invoices by status, failing invoices and usage of the last 30 days, as of the billing clock's now */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            /** @description `currency` is not three lowercase letters */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3207,6 +3343,10 @@ export interface operations {
     list_users: {
         parameters: {
             query?: {
+                /** @description Only the user with this email (exact, case-insensitive); not with `name` */
+                email?: string;
+                /** @description Only users whose name begins with this (case-insensitive), in name order; not with `email` */
+                name?: string;
                 /** @description 1-100, default 20 */
                 limit?: number;
                 /** @description `next_cursor` of the previous page */
@@ -3218,13 +3358,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Users, newest first */
+            /** @description Users, newest first; by `name` in name order; by `email` at most one */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Page_User"];
+                };
+            };
+            /** @description Both `email` and `name` (`param` `name`), a malformed `email`, an empty `name`, or a bad `limit`/`cursor` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Missing, unknown or revoked token */

@@ -18,7 +18,10 @@ export function useUser(id: string | undefined) {
   });
 }
 
-/** Customer search: an id is looked up directly; anything else filters the listing. */
+/**
+ * Customer search: an id (`usr_…`) is looked up directly, an email exactly (`?email=`), any
+ * other text as a name prefix (`?name=`); nothing typed lists every customer, newest first.
+ */
 export function useUserSearch(q: string, cursor?: string) {
   const term = q.trim();
   return useQuery({
@@ -28,7 +31,10 @@ export function useUserSearch(q: string, cursor?: string) {
         const user = await unwrap(api.GET("/v1/users/{id}", { params: { path: { id: term } } }));
         return { data: [user], next_cursor: null };
       }
-      return unwrap(api.GET("/v1/users", { params: { query: { limit: PAGE, cursor } } }));
+      const filter = term === "" ? {} : term.includes("@") ? { email: term } : { name: term };
+      return unwrap(
+        api.GET("/v1/users", { params: { query: { limit: PAGE, cursor, ...filter } } }),
+      );
     },
   });
 }
