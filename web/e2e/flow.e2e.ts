@@ -318,6 +318,9 @@ describe("admin UI end to end", () => {
     await visited("customer");
     await page.goto(`${billing.base}/customers/${state.userId}?tab=audit`);
     await page.getByText("user.created").first().waitFor();
+    // The customer's timeline holds their invoices' and subscriptions' entries too.
+    await page.getByText("invoice.paid").first().waitFor();
+    await page.getByText("subscription.plan_changed").first().waitFor();
     await visited("customer-audit");
     await page.getByRole("link", { name: "Subscriptions" }).click();
     await page.getByRole("link", { name: state.subscriptionId }).waitFor();

@@ -12,7 +12,7 @@ if [ ! -x "$bin" ]; then
   echo "generate-api: building billing-local (debug) into $target" >&2
   (cd "$repo" && CARGO_TARGET_DIR="$target" cargo build --locked -p billing-local)
 fi
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 data="$(mktemp -d)"
 log="$data/billing-local.log"
 BILLING_ADDR="127.0.0.1:$port" BILLING_DATA_DIR="$data/store" BILLING_TEST_CLOCK=true \
@@ -27,8 +27,12 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 # Pretty-printed with sorted keys so the checked-in file diffs line by line.
-curl -sf "http://127.0.0.1:$port/openapi.json" \
-  | python3 -c 'import json,sys; json.dump(json.load(sys.stdin), sys.stdout, indent=2, sort_keys=True); print()' \
-  >"$web/openapi.json"
+curl -sf "http://127.0.0.1:$port/openapi.json" >"$data/openapi.json"
+node -e '
+const fs = require("fs");
+const sort = (v) => Array.isArray(v) ? v.map(sort) : v && typeof v === "object"
+  ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, sort(v[k])])) : v;
+fs.writeFileSync(process.argv[2], JSON.stringify(sort(JSON.parse(fs.readFileSync(process.argv[1], "utf8"))), null, 2) + "\n");
+' "$data/openapi.json" "$web/openapi.json"
 (cd "$web" && npx --no-install openapi-typescript openapi.json -o src/api/schema.d.ts >/dev/null)
 echo "generate-api: web/openapi.json and web/src/api/schema.d.ts from billing-local's /openapi.json"

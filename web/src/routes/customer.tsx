@@ -18,7 +18,7 @@ import { useQueries } from "@tanstack/react-query";
 import { Link, createRoute, useNavigate } from "@tanstack/react-router";
 import { rootRoute } from "./__root";
 import { api, unwrap } from "../api/client";
-import { useAudit } from "../api/audit";
+import { useCustomerTimeline } from "../api/audit";
 import { useInvoices } from "../api/invoices";
 import { usePayments } from "../api/payments";
 import { usePlans } from "../api/plans";
@@ -176,9 +176,12 @@ function Customer() {
     user_id: id,
     cursor: current === "payments" ? cursor : undefined,
   });
-  const audit = useAudit(
-    { entity_id: id, cursor: current === "audit" ? cursor : undefined },
-    20,
+  const timeline = useCustomerTimeline(
+    id,
+    [
+      ...(subscriptions.data?.data ?? []).map((s) => s.id),
+      ...(invoices.data?.data ?? []).map((i) => i.id),
+    ],
     current === "audit",
   );
   const setCursor = (c: string | undefined) =>
@@ -289,14 +292,20 @@ function Customer() {
           {current === "usage" && <UsagePerMetric userId={u.id} />}
         </Tabs.Panel>
         <Tabs.Panel value="audit" pt="sm">
-          {audit.isPending ? (
+          {timeline.isPending ? (
             <Loading />
-          ) : audit.isError ? (
-            <ErrorAlert error={audit.error} />
+          ) : timeline.error !== null ? (
+            <ErrorAlert error={timeline.error} />
           ) : (
             <>
-              <AuditTimeline entries={audit.data.data} />
-              {pager(audit.data.next_cursor)}
+              <Text size="xs" c="dimmed" mb="xs">
+                The latest entries of this customer and of their subscriptions and invoices;{" "}
+                <Link to="/audit" search={{ entity_id: u.id }}>
+                  every entry of the customer
+                </Link>{" "}
+                in the audit log.
+              </Text>
+              <AuditTimeline entries={timeline.entries} />
             </>
           )}
         </Tabs.Panel>

@@ -180,7 +180,9 @@ function InvoicePage() {
       <Text size="xs" c="dimmed">
         {label}
       </Text>
-      <Text component="div">{value}</Text>
+      <Text component="div" style={{ overflowWrap: "anywhere" }}>
+        {value}
+      </Text>
     </Paper>
   );
   return (

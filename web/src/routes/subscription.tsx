@@ -221,7 +221,9 @@ function SubscriptionPage() {
       <Text size="xs" c="dimmed">
         {label}
       </Text>
-      <Text component="div">{value}</Text>
+      <Text component="div" style={{ overflowWrap: "anywhere" }}>
+        {value}
+      </Text>
     </Paper>
   );
   return (

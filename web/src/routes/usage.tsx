@@ -83,7 +83,7 @@ function UsageExplorer() {
             onChange={([start, end]) => {
               if (start && end) void navigate({ search: (s) => ({ ...s, from: start, to: end }) });
             }}
-            w={260}
+            w={300}
           />
           <div>
             <Text size="sm" fw={500} mb={4} id="bucket-label">
