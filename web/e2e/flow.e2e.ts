@@ -46,10 +46,12 @@ async function pick(label: string, option: string | RegExp, on: Page = page) {
   await on.getByRole("option", { name: option }).click();
 }
 
+/** Signs in with the keyboard alone: the token field has focus, Enter submits. */
 async function signIn(on: Page, token: string) {
   await on.goto(`${billing.base}/`);
-  await on.getByLabel("API token").fill(token);
-  await on.getByRole("button", { name: "Sign in" }).click();
+  await on.getByLabel("API token").waitFor();
+  await on.keyboard.type(token);
+  await on.keyboard.press("Enter");
   await on.getByRole("heading", { name: "Dashboard" }).waitFor();
 }
 
@@ -341,13 +343,53 @@ describe("admin UI end to end", () => {
     await visited("tokens");
   });
 
+  it("shows a declined payment with its failure code, attempt number and next retry", async () => {
+    const grace = await billing.api<{ id: string }>("POST", "/v1/users", {
+      email: "grace@example.com",
+      name: "Grace Hopper",
+      payment_method: "pm_card_declined",
+    });
+    await billing.api("POST", "/v1/subscriptions", {
+      user_id: grace.id,
+      plan_code: "pro",
+      trial_days: 0,
+    });
+    await page.getByRole("link", { name: "Test clock" }).click();
+    await page.getByRole("button", { name: "Run payments" }).click();
+    await page.getByText(/payment run: \d+ attempted, \d+ succeeded, 1 failed/).waitFor();
+    await page.goto(`${billing.base}/payments?user_id=${grace.id}`);
+    const row = page.locator("tbody tr").first();
+    await row.waitFor();
+    const cells = await row.locator("td").allInnerTexts();
+    // amount, status, attempt, failure code, next retry (finalization + 1 day)
+    expect([cells[3], cells[4]?.toLowerCase(), cells[5], cells[6], cells[7]]).toEqual([
+      "$29.00",
+      "failed",
+      "1",
+      "card_declined",
+      "3 Feb 2027, 00:00 UTC",
+    ]);
+    await visited("payments-failed");
+  });
+
   it("is readable at 375 px", async () => {
     const phone = await browser.newContext({ viewport: { width: 375, height: 800 } });
     const small = await phone.newPage();
     await signIn(small, billing.adminToken);
     for (const [name, route] of [
-      ["mobile-invoice", `/invoices/${state.renewalId}`],
+      ["mobile-dashboard", "/"],
+      ["mobile-customers", "/customers"],
       ["mobile-customer", `/customers/${state.userId}`],
+      ["mobile-plans", "/plans"],
+      ["mobile-plan-new", "/plans/new"],
+      ["mobile-subscription", `/subscriptions/${state.subscriptionId}`],
+      ["mobile-invoices", "/invoices"],
+      ["mobile-invoice", `/invoices/${state.renewalId}`],
+      ["mobile-payments", "/payments"],
+      ["mobile-usage", `/usage?user_id=${state.userId}&metric=api_calls`],
+      ["mobile-audit", "/audit"],
+      ["mobile-tokens", "/tokens"],
+      ["mobile-test-clock", "/test-clock"],
     ] as const) {
       await small.goto(`${billing.base}${route}`);
       await small.getByRole("heading", { level: 1 }).waitFor();

@@ -74,7 +74,7 @@ function SignIn() {
               error={error}
               required
               autoComplete="off"
-              data-autofocus
+              autoFocus
             />
             <Button type="submit" loading={busy} disabled={token.trim() === ""}>
               Sign in
