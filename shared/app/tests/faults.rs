@@ -184,6 +184,18 @@ async fn metered_users(app: &App, count: usize) -> Vec<String> {
     users
 }
 
+/// The dashboard counters (usd, January's usage): every figure exact after faults and reruns.
+async fn counters(app: &App) -> billing_ledger::DashboardCounters {
+    app.ledger
+        .dashboard("usd", "2027-01-01", "2027-02-01")
+        .await
+        .unwrap()
+}
+
+fn counter(map: &std::collections::BTreeMap<String, i64>, name: &str) -> i64 {
+    map.get(name).copied().unwrap_or(0)
+}
+
 /// Open invoices and due subscriptions left after a run: none when nothing is stuck.
 async fn nothing_due(app: &App, now: &str) {
     for shard in 0..DUE_SHARDS {
@@ -271,6 +283,13 @@ mod cases {
                         "fault {fault:?} at write {nth}"
                     );
                 }
+                let per_day: i64 = counters(&app).await.usage.values().sum();
+                let total: u64 = totals.values().sum();
+                assert_eq!(
+                    per_day,
+                    i64::try_from(total).unwrap(),
+                    "fault {fault:?} at write {nth}: usage per day counted once"
+                );
             }
         }
     }
@@ -317,6 +336,18 @@ mod cases {
                         .unwrap()
                         .is_none(),
                     "{context}: nothing left pending"
+                );
+                let counted = counters(&app).await;
+                assert_eq!(
+                    (
+                        counter(&counted.invoices, "open_count"),
+                        counter(&counted.invoices, "paid_count"),
+                        counter(&counted.invoices, "paid_amount_due_cents"),
+                        counter(&counted.months["2027-01"], "paid_cents"),
+                        counter(&counted.subscriptions, "active"),
+                    ),
+                    (0, 1, 2900, 2900, 1),
+                    "{context}: the counters moved once, with the payment"
                 );
                 nothing_due(&app, "2027-01-01T00:00:00Z").await;
             }
@@ -451,6 +482,30 @@ mod cases {
                 .map(billing_core::invoice::invoice_number)
                 .collect::<Vec<_>>(),
             "gap-free numbering"
+        );
+        // Concurrent writers of the sharded counters lost nothing and counted nothing twice.
+        let counted = counters(&app).await;
+        let count = i64::try_from(count).unwrap();
+        assert_eq!(
+            (
+                counter(&counted.subscriptions, "active"),
+                counter(&counted.subscriptions, "mrr_cents"),
+                counter(&counted.invoices, "open_count"),
+                counter(&counted.invoices, "paid_count"),
+                counter(&counted.invoices, "paid_amount_due_cents"),
+                counter(&counted.months["2027-02"], "invoiced_cents"),
+                counter(&counted.months["2027-02"], "paid_cents"),
+            ),
+            (
+                count,
+                2900 * count,
+                0,
+                2 * count,
+                2 * 2900 * count,
+                2900 * count,
+                2 * 2900 * count
+            ),
+            "both periods' invoices were paid in February"
         );
         nothing_due(&app, "2027-02-01T00:00:00Z").await;
     }

@@ -412,6 +412,77 @@ mod cases {
         assert_eq!(refused.param(), Some("currency"));
     }
 
+    pub async fn a_plan_change_preview_writes_nothing_and_is_the_change(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "pro", 2900, true).await;
+        plan(&app, "basic", 1000, false).await;
+        let usr = user(&app, "ada@example.com", "pm_card_ok").await;
+        let sub = subscribe(&app, &usr, "pro").await.subscription;
+        set_clock(&app, "2027-01-05T00:00:00Z").await;
+        usage::ingest_usage(
+            &app,
+            IngestUsage {
+                events: vec![event("e1", &usr, 150_000, "2027-01-04T00:00:00Z")],
+            },
+        )
+        .await
+        .unwrap();
+        usage::drain_usage_queue(&app).await.unwrap();
+        set_clock(&app, "2027-01-11T00:00:00Z").await;
+        // Every write through this view of the table fails the test: the preview makes none.
+        let watched = std::sync::Arc::new(billing_store::testing::FaultyTable::new(
+            app.ledger.table().clone(),
+        ));
+        let previewing = app_on(Ledger::new(watched.clone()));
+        watched.arm(1, billing_store::testing::Fault::Before);
+        let request = || ChangePlan {
+            plan_code: "basic".into(),
+            effective: None,
+        };
+        let preview = subscriptions::preview_change_plan(&previewing, &sub.id, request())
+            .await
+            .unwrap();
+        let scheduled = subscriptions::preview_change_plan(
+            &previewing,
+            &sub.id,
+            ChangePlan {
+                plan_code: "basic".into(),
+                effective: Some("period_end".into()),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(!watched.disarm(), "the preview wrote to the table");
+        assert_eq!(
+            (
+                scheduled.invoice,
+                scheduled.subscription.pending_plan_code.as_deref()
+            ),
+            (None, Some("basic"))
+        );
+
+        let changed = subscriptions::change_plan(&app, &sub.id, request(), &admin())
+            .await
+            .unwrap();
+        assert_eq!(preview.subscription, changed.subscription);
+        let proposed = preview.invoice.unwrap();
+        let invoice = changed.invoice.unwrap();
+        assert_eq!(
+            proposed,
+            subscriptions::ProposedInvoice::from(invoice.clone())
+        );
+        assert_eq!(
+            amounts(&invoice),
+            [
+                (LineKind::Usage, 0),
+                (LineKind::Usage, 2500),
+                (LineKind::ProrationCredit, -1965),
+                (LineKind::BaseFee, 1000)
+            ],
+            "50,000 calls over the free 100,000 at 0.05¢, round(2900 × 21/31) back, the new fee"
+        );
+    }
+
     pub async fn an_upgrade_mid_period_credits_the_unused_fee(app: App) {
         set_clock(&app, "2027-01-01T00:00:00Z").await;
         plan(&app, "basic", 1000, false).await;
@@ -920,6 +991,7 @@ macro_rules! on_every_backend {
 on_every_backend!(
     a_billing_cycle_with_duplicate_usage_bills_the_tiers_once,
     the_dashboard_counts_every_transition_in_the_same_write,
+    a_plan_change_preview_writes_nothing_and_is_the_change,
     an_upgrade_mid_period_credits_the_unused_fee,
     failed_dunning_cancels_the_subscription,
     usage_aggregated_after_its_period_was_invoiced_is_billed_late,

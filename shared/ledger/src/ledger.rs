@@ -615,26 +615,58 @@ impl Ledger {
     // ---- dashboard
 
     /// The dashboard counters of `currency`, and the usage of the days `[first_day,
-    /// end_day)` (`2027-01-31`): two queries per shard, never a scan of the entities.
+    /// end_day)` (`2027-01-31`): two queries per shard, all at once (on the caller's tokio
+    /// runtime), never a scan of the entities.
     pub async fn dashboard(
         &self,
         currency: &str,
         first_day: &str,
         end_day: &str,
     ) -> Result<DashboardCounters> {
+        // All 32 reads at once: the dashboard costs one round trip, not one per shard.
+        let mut reads = tokio::task::JoinSet::new();
+        for shard in 0..keys::DASHBOARD_SHARDS {
+            let figures = (
+                false,
+                keys::dashboard_partition(shard),
+                SortKeyCondition::BeginsWith(keys::dashboard_prefix(currency)),
+            );
+            // `{day}#{metric}` sort keys: every key of `end_day` sorts after `end_day` itself.
+            let usage = (
+                true,
+                keys::usage_day_partition(shard),
+                SortKeyCondition::Between(first_day.to_owned(), end_day.to_owned()),
+            );
+            for (is_usage, partition, sort) in [figures, usage] {
+                let ledger = self.clone();
+                reads.spawn(async move { (is_usage, ledger.query_all(partition, sort).await) });
+            }
+        }
         let mut counters = DashboardCounters::default();
         let subscriptions_sk = keys::dashboard_subscriptions(currency, 0).sk;
         let invoices_sk = keys::dashboard_invoices(currency, 0).sk;
         let month_prefix = keys::dashboard_month_prefix(currency);
-        for shard in 0..keys::DASHBOARD_SHARDS {
-            let items = self
-                .query_all(
-                    keys::dashboard_partition(shard),
-                    SortKeyCondition::BeginsWith(keys::dashboard_prefix(currency)),
-                )
-                .await?;
-            for item in &items {
+        while let Some(joined) = reads.join_next().await {
+            // Nothing aborts these tasks, so a join error is a panic: let it go on.
+            let (is_usage, items) =
+                joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            for item in &items? {
                 let sk = string_attribute(item, SORT_KEY).unwrap_or_default();
+                if is_usage {
+                    let Some((day, metric)) = sk.split_once('#') else {
+                        continue;
+                    };
+                    if day >= end_day {
+                        continue;
+                    }
+                    let quantity = number_attribute(item, "quantity").unwrap_or(0);
+                    let sum = counters
+                        .usage
+                        .entry((day.to_owned(), metric.to_owned()))
+                        .or_default();
+                    *sum = sum.saturating_add(quantity);
+                    continue;
+                }
                 let sums = if sk == subscriptions_sk {
                     &mut counters.subscriptions
                 } else if sk == invoices_sk {
@@ -645,28 +677,6 @@ impl Ledger {
                     continue;
                 };
                 add_numbers(sums, item);
-            }
-            // `{day}#{metric}` sort keys: every key of `end_day` sorts after `end_day` itself.
-            let days = self
-                .query_all(
-                    keys::usage_day_partition(shard),
-                    SortKeyCondition::Between(first_day.to_owned(), end_day.to_owned()),
-                )
-                .await?;
-            for item in &days {
-                let sk = string_attribute(item, SORT_KEY).unwrap_or_default();
-                let Some((day, metric)) = sk.split_once('#') else {
-                    continue;
-                };
-                if day >= end_day {
-                    continue;
-                }
-                let quantity = number_attribute(item, "quantity").unwrap_or(0);
-                let sum = counters
-                    .usage
-                    .entry((day.to_owned(), metric.to_owned()))
-                    .or_default();
-                *sum = sum.saturating_add(quantity);
             }
         }
         Ok(counters)
