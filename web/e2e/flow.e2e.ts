@@ -372,6 +372,58 @@ describe("admin UI end to end", () => {
     await visited("payments-failed");
   });
 
+  it("adjusts a paid invoice (credit note, debit note), voids and archives with confirmation", async () => {
+    // The debit note first: a credit balance would pay it at once.
+    await page.goto(`${billing.base}/invoices/${state.renewalId}`);
+    await page.getByRole("button", { name: "Debit note" }).click();
+    let dialog = page.getByRole("dialog");
+    await dialog.getByRole("textbox", { name: /Amount/ }).fill("5.00");
+    await dialog.getByRole("textbox", { name: "Reason", exact: true }).fill("late fee");
+    await dialog.getByRole("button", { name: "Create debit note" }).click();
+    // The debit note is a new open invoice with one adjustment line naming the original.
+    await page.getByTestId("invoice-number").getByText("open").waitFor();
+    const debit = await page.getByTestId("invoice-lines").locator("tbody tr").allInnerTexts();
+    expect(debit).toHaveLength(1);
+    expect(debit[0]).toContain("adjustment");
+    expect(debit[0]).toContain("$5.00");
+    await page.getByRole("button", { name: "Void" }).click();
+    await page.getByRole("dialog").getByText("This cannot be undone").waitFor();
+    await visited("void-confirm");
+    await page.getByRole("dialog").getByRole("button", { name: "Void invoice" }).click();
+    await page.getByTestId("invoice-number").getByText("void").waitFor();
+
+    await page.goto(`${billing.base}/invoices/${state.renewalId}`);
+    await page.getByRole("button", { name: "Credit note" }).click();
+    dialog = page.getByRole("dialog");
+    // Over the cap (what was paid): the API's message stands beside the amount.
+    await dialog.getByRole("textbox", { name: /Amount/ }).fill("1000.00");
+    await dialog.getByRole("textbox", { name: "Reason", exact: true }).fill("goodwill");
+    await dialog.getByRole("button", { name: "Create credit note" }).click();
+    await dialog.locator(".mantine-InputWrapper-error").first().waitFor();
+    await visited("credit-note-error");
+    await dialog.getByRole("textbox", { name: /Amount/ }).fill("10.00");
+    await dialog.getByRole("button", { name: "Create credit note" }).click();
+    await dialog.waitFor({ state: "hidden" });
+    await page.goto(`${billing.base}/customers/${state.userId}`);
+    await expect.poll(() => page.getByTestId("credit-balance").innerText()).toBe("$10.00");
+
+    await page.goto(`${billing.base}/plans`);
+    await page
+      .locator("tr", { hasText: "scale" })
+      .getByRole("button", { name: "Archive" })
+      .waitFor();
+    await page.locator("tr", { hasText: "Pro" }).getByRole("button", { name: "Archive" }).click();
+    // Cancel keeps it; confirm archives.
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel" }).click();
+    await page.getByRole("dialog").waitFor({ state: "hidden" });
+    expect(await page.locator("tr", { hasText: "Pro" }).innerText()).not.toMatch(/archived/i);
+    await page.locator("tr", { hasText: "Pro" }).getByRole("button", { name: "Archive" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Archive plan" }).click();
+    await expect
+      .poll(async () => (await page.locator("tr", { hasText: "Pro" }).innerText()).toLowerCase())
+      .toContain("archived");
+  });
+
   it("is readable at 375 px", async () => {
     const phone = await browser.newContext({ viewport: { width: 375, height: 800 } });
     const small = await phone.newPage();
