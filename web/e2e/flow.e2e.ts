@@ -199,6 +199,9 @@ describe("admin UI end to end", () => {
     );
     await expect.poll(() => page.getByTestId("usage-total").innerText()).toBe("1,250,000");
     await visited("usage-explorer");
+    // The upcoming invoice prices the usage so far: 0 + 450.00 + 50.00, and next period's fee.
+    await page.goto(`${billing.base}/subscriptions/${state.subscriptionId}`);
+    await expect.poll(() => page.getByTestId("amount-due").first().innerText()).toBe("$529.00");
   });
 
   it("moves the test clock and runs invoices from the UI", async () => {
@@ -422,6 +425,46 @@ describe("admin UI end to end", () => {
     await expect
       .poll(async () => (await page.locator("tr", { hasText: "Pro" }).innerText()).toLowerCase())
       .toContain("archived");
+  });
+
+  it("cancels at period end, then now, each after confirmation", async () => {
+    const { data } = await billing.api<{ data: { id: string; user_id: string }[] }>(
+      "GET",
+      "/v1/subscriptions?status=past_due",
+    );
+    const id = data[0]?.id ?? "";
+    await page.goto(`${billing.base}/subscriptions/${id}`);
+    await page.getByRole("button", { name: "Cancel at period end" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel at period end" }).click();
+    await page.getByText("Cancels at the end of the current period.").waitFor();
+    await page.getByRole("button", { name: "Cancel now" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Cancel now" }).click();
+    await page
+      .getByRole("heading", { name: /Subscription/ })
+      .getByText("canceled")
+      .waitFor();
+    expect(await page.getByRole("button", { name: "Change plan" }).count()).toBe(0);
+    await visited("subscription-canceled");
+  });
+
+  it("pages through a list with the API's cursors, kept in the URL", async () => {
+    for (let i = 0; i < 21; i++) {
+      await billing.api("POST", "/v1/users", { email: `user${i}@example.com` });
+    }
+    await page.goto(`${billing.base}/customers`);
+    const rows = page.getByRole("table", { name: "Customers" }).locator("tbody tr");
+    await expect.poll(() => rows.count()).toBe(20);
+    const first = await rows.first().innerText();
+    await page.getByRole("button", { name: "Next page" }).click();
+    await expect.poll(() => page.url()).toContain("cursor=");
+    await expect.poll(async () => (await rows.first().innerText()) !== first).toBe(true);
+    // The page is a link: opening the URL again shows the same page.
+    const url = page.url();
+    await page.goto(url);
+    await expect.poll(async () => (await rows.count()) > 0).toBe(true);
+    expect(await rows.first().innerText()).not.toBe(first);
+    await page.getByRole("button", { name: "First page" }).click();
+    await expect.poll(() => rows.first().innerText()).toBe(first);
   });
 
   it("is readable at 375 px", async () => {
