@@ -525,6 +525,21 @@ describe("admin UI end to end", () => {
     }
     expect(await reader.getByRole("link", { name: "Test clock" }).count()).toBe(0);
     expect(await reader.getByRole("link", { name: "API tokens" }).count()).toBe(0);
+
+    // The admin revokes the token (after confirming); the reader is sent back to sign-in.
+    await page.goto(`${billing.base}/tokens`);
+    await page
+      .locator("tr", { hasText: "support" })
+      .getByRole("button", { name: "Revoke" })
+      .click();
+    await page.getByRole("dialog").getByRole("button", { name: "Revoke token" }).click();
+    await page
+      .locator("tr", { hasText: "support" })
+      .getByText(/revoked/)
+      .waitFor();
+    await reader.goto(`${billing.base}/invoices`);
+    await reader.getByLabel("API token").waitFor();
+    expect(reader.url()).toContain("/signin");
     await readContext.close();
   });
 
