@@ -221,7 +221,8 @@ async fn main() {
         .collect();
     println!(
         "\nRenewal: one transaction of {writes} writes (usage version check, seal, subscription, \
-         invoice number, invoice with 4 lines, audit {actions:?} each with its outbox event). \
+         invoice number, invoice with 4 lines, audit {actions:?} each with its outbox event, the \
+         dashboard counters of the new invoice). \
          DynamoDB Local reports {} units; by AWS's rules: {estimate} WRU.",
         units(milli)
     );

@@ -1,6 +1,7 @@
 //! A change: the writes of one use case, committed all together or not at all, each carrying
 //! the [`Conflict`] its condition means when it fails. A state change and its audit entry (and
-//! outbox event) are always in the same change.
+//! outbox event) are always in the same change, and so are the dashboard counters it moves
+//! (derived from the states it writes, see [`crate::dashboard`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
