@@ -9,5 +9,7 @@ export default defineConfig({
     sequence: { concurrent: false },
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    // The browser and the server share 2 cores with the rest of make test: poll patiently.
+    expect: { poll: { timeout: 15_000, interval: 100 } },
   },
 });
