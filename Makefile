@@ -2,13 +2,16 @@
 # clone (CI clones afresh every run) reuses compiled dependencies.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/billing/target
 export CARGO_TERM_COLOR ?= never
+# npm ci (make run, make web) keeps its cache beside the cargo target, so reruns are fast.
+export npm_config_cache ?= $(HOME)/.cache/billing/npm
 
-.PHONY: test lint unit contract deploy-check bench toolchain run
+.PHONY: test lint unit contract web deploy-check bench toolchain run
 
 ## Every test: formatting, lints, unit, property and integration tests; the store's conformance
 ## suite runs against the embedded backend and against DynamoDB Local (started and stopped here);
-## the OpenAPI contract against billing-local (schemathesis); then the deployment: template lint, sam build, the Lambda artifacts under the runtime emulator.
-test: toolchain lint unit contract deploy-check
+## the OpenAPI contract against billing-local (schemathesis); the admin UI (web); then the
+## deployment: template lint, sam build, the Lambda artifacts under the runtime emulator.
+test: toolchain lint unit contract web deploy-check
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs), then run make test again" >&2; exit 1; }
@@ -27,6 +30,13 @@ unit:
 ## bounded, fixed seed; schemathesis from PyPI in a venv).
 contract:
 	infra/schemathesis.sh
+
+## The admin UI: npm ci, the typed client's drift check against billing-local's /openapi.json,
+## prettier, eslint, tsc, vitest, vite build, then Playwright + axe-core on Debian's chromium
+## against a real billing-local (infra/web-test.sh; chromium installed with apt when missing).
+## After unit, which builds billing-local's debug binary the e2e run starts.
+web:
+	infra/web-test.sh
 
 ## template.yaml linted and built, every Lambda built with cargo-lambda and invoked under its
 ## Runtime API emulator (infra/deploy-check.sh; tools from PyPI via infra/deploy-tools.sh).
