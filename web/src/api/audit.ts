@@ -1,11 +1,11 @@
 import { useQueries, useQuery } from "@tanstack/react-query";
 import { api, unwrap } from "./client";
 import { PAGE } from "./keys";
-import type { AuditEntry } from "./types";
+import type { AuditAction, AuditEntry } from "./types";
 
 export interface AuditFilters {
   entity_id?: string | undefined;
-  action?: string | undefined;
+  action?: AuditAction | undefined;
   cursor?: string | undefined;
 }
 

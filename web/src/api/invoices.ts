@@ -1,11 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, idempotencyKey, unwrap } from "./client";
 import { invalidate, PAGE } from "./keys";
+import type { InvoiceStatus } from "./types";
 
 export interface InvoiceFilters {
   user_id?: string | undefined;
   subscription_id?: string | undefined;
-  status?: string | undefined;
+  status?: InvoiceStatus | undefined;
   cursor?: string | undefined;
 }
 

@@ -84,6 +84,22 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/invoice-runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["invoice_run_progress"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/invoices": {
         parameters: {
             query?: never;
@@ -108,12 +124,12 @@ export interface paths {
             cookie?: never;
         };
         get: operations["get_invoice"];
-        put: operations["invoice_is_immutable"];
+        put?: never;
         post?: never;
-        delete: operations["invoice_is_immutable"];
+        delete?: never;
         options?: never;
         head?: never;
-        patch: operations["invoice_is_immutable"];
+        patch?: never;
         trace?: never;
     };
     "/v1/invoices/{id}/credit-notes": {
@@ -190,6 +206,22 @@ export interface paths {
         get?: never;
         put?: never;
         post: operations["payment_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payment-runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["payment_run_progress"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -301,6 +333,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** The body is optional: none (or `{}`) cancels at period end, API.md's default. */
         post: operations["cancel"];
         delete?: never;
         options?: never;
@@ -381,6 +414,12 @@ export interface paths {
         };
         get: operations["list_tokens"];
         put?: never;
+        /**
+         * Creates an API token. Its secret (`token`) "appears only here" (API.md): in this 201, once.
+         *     The secret is never stored, only its hash, so a retry with the same `Idempotency-Key`
+         *     replays this response (`Idempotent-Replayed: true`) without `token`; a caller that lost the
+         *     secret revokes the token and creates another.
+         */
         post: operations["create_token"];
         delete?: never;
         options?: never;
@@ -507,21 +546,24 @@ export interface components {
         Accepted: {
             accepted: number;
         };
+        /** @enum {string} */
+        AuditAction: "user.created" | "user.updated" | "plan.created" | "plan.archived" | "subscription.created" | "subscription.plan_changed" | "subscription.plan_change_scheduled" | "subscription.plan_change_dropped" | "subscription.renewed" | "subscription.trial_ended" | "subscription.cancel_scheduled" | "subscription.canceled" | "subscription.past_due" | "subscription.recovered" | "invoice.finalized" | "invoice.paid" | "invoice.voided" | "invoice.uncollectible" | "payment.succeeded" | "payment.failed" | "credit_note.created" | "debit_note.created" | "token.created" | "token.revoked";
         AuditEntryView: {
             /** @description e.g. `invoice.paid`. */
-            action: string;
+            action: components["schemas"]["AuditAction"];
             /** @description `token:tok_…`, `system:invoice-run`, `webhook:stripe`… */
             actor: string;
             /** Format: date-time */
             at: string;
+            /** @description What changed: the entry's own fields, which differ by action. */
             data: Record<string, never>;
             entity_id: string;
             /** @description e.g. `invoice`. */
-            entity_type: string;
+            entity_type: components["schemas"]["EntityType"];
             id: string;
         };
         /** @enum {string} */
-        BillingReason: "subscription_create" | "subscription_cycle" | "subscription_update" | "subscription_cancel" | "manual";
+        BillingReason: "subscription_create" | "subscription_cycle" | "subscription_update" | "subscription_cancel" | "usage_late" | "manual";
         /**
          * @description The width of a series' buckets, aligned to UTC.
          * @enum {string}
@@ -537,8 +579,8 @@ export interface components {
             plan_code: string;
         };
         /**
-         * @description What `POST /v1/subscriptions/{id}/change-plan` would answer at the billing clock's now,
-         *     computed by the same command and stored nowhere.
+         * @description A previewed plan change on the wire: the subscription as the change would leave it, and the
+         *     invoice it would create.
          */
         ChangePlanPreview: {
             invoice?: components["schemas"]["ProposedInvoice"] | null;
@@ -554,23 +596,28 @@ export interface components {
             user_id: string;
         };
         CreateTokenRequest: {
+            /** @description 1 to 100 characters (`billing_app::tokens::NAME_CHARS_MAX`), not only spaces. */
             name: string;
-            /** @description Any of `admin`, `read`, `usage:write`. */
-            scopes: string[];
+            /** @description Any of `admin`, `read`, `usage:write`; at least one. */
+            scopes: ("admin" | "read" | "usage:write")[];
         };
         CreateUser: {
             email: string;
             name?: string | null;
             payment_method?: string | null;
         };
-        /** @description A token just created: `token` is its secret, shown this once. */
+        /**
+         * @description A token just created: `token` is its secret, shown this once. A replay of the request
+         *     (same Idempotency-Key) answers the same body without `token`: the secret is never stored.
+         */
         CreatedTokenView: {
             /** Format: date-time */
             created_at: string;
             id: string;
             name: string;
             scopes: string[];
-            token: string;
+            /** @description The secret, in the response that created the token only; absent from a replay. */
+            token?: string;
         };
         /** @description A credit note: money given back to the user's credit balance against a paid invoice. */
         CreditNote: {
@@ -623,6 +670,11 @@ export interface components {
             /** Format: int64 */
             quantity: number;
         };
+        /**
+         * @description The kind of entity an audit entry is about.
+         * @enum {string}
+         */
+        EntityType: "user" | "plan" | "subscription" | "invoice" | "payment" | "credit_note" | "token";
         ErrorBody: {
             /** @description Stable machine-readable code (`invoice_not_open`, `unknown_field`). */
             code: string;
@@ -654,6 +706,7 @@ export interface components {
             status: string;
         };
         IngestUsage: {
+            /** @description 1 to 1000 events (EVENTS_PER_REQUEST_MAX). */
             events: components["schemas"]["UsageEventDraft"][];
         };
         /**
@@ -766,15 +819,16 @@ export interface components {
         Page_AuditEntryView: {
             data: {
                 /** @description e.g. `invoice.paid`. */
-                action: string;
+                action: components["schemas"]["AuditAction"];
                 /** @description `token:tok_…`, `system:invoice-run`, `webhook:stripe`… */
                 actor: string;
                 /** Format: date-time */
                 at: string;
+                /** @description What changed: the entry's own fields, which differ by action. */
                 data: Record<string, never>;
                 entity_id: string;
                 /** @description e.g. `invoice`. */
-                entity_type: string;
+                entity_type: components["schemas"]["EntityType"];
                 id: string;
             }[];
             next_cursor?: string | null;
@@ -853,17 +907,6 @@ export interface components {
         /** @description One page of a list: `{"data": [...], "next_cursor": "..." | null}`. */
         Page_Subscription: {
             data: {
-                /**
-                 * Format: int32
-                 * @description Months from A to the current period's start. Kept in months, not as a period index, so
-                 *     a scheduled change between monthly and yearly plans keeps A's day of month.
-                 */
-                anchor_offset_months: number;
-                /**
-                 * Format: date-time
-                 * @description The anchor A that paid periods are computed from (BILLING.md "Billing periods").
-                 */
-                billing_anchor: string;
                 cancel_at_period_end: boolean;
                 /** Format: date-time */
                 canceled_at?: string | null;
@@ -960,6 +1003,7 @@ export interface components {
             /** Format: int64 */
             amount_cents: number;
             code: string;
+            /** @description Three letters (ISO 4217), default `usd`. */
             currency?: string | null;
             interval: string;
             name: string;
@@ -1006,6 +1050,35 @@ export interface components {
             processed: boolean;
             received: boolean;
         };
+        /** @description A run that goes on after the request: follow it at `GET …/{run_id}`. */
+        RunAccepted: {
+            run_id: string;
+        };
+        /** @description Where a run started from the API stands (`GET /v1/invoice-runs/{run_id}`). */
+        RunProgress: components["schemas"]["RunReport"] & {
+            /**
+             * Format: date-time
+             * @description The instant the run bills.
+             */
+            now: string;
+            run_id: string;
+            /** Format: int32 */
+            shards_done: number;
+            /** Format: int32 */
+            shards_total: number;
+            /** Format: date-time */
+            started_at: string;
+            /**
+             * @description `running` until every shard is done, then `finished`.
+             * @example running
+             */
+            status: string;
+        };
+        /** @description What a run (or part of one) did; the report of the other kind is absent. */
+        RunReport: {
+            invoice?: components["schemas"]["InvoiceRunReport"] | null;
+            payment?: components["schemas"]["PaymentRunReport"] | null;
+        };
         SeriesPoint: {
             /** Format: int64 */
             quantity: number;
@@ -1021,17 +1094,6 @@ export interface components {
             status: string;
         };
         Subscription: {
-            /**
-             * Format: int32
-             * @description Months from A to the current period's start. Kept in months, not as a period index, so
-             *     a scheduled change between monthly and yearly plans keeps A's day of month.
-             */
-            anchor_offset_months: number;
-            /**
-             * Format: date-time
-             * @description The anchor A that paid periods are computed from (BILLING.md "Billing periods").
-             */
-            billing_anchor: string;
             cancel_at_period_end: boolean;
             /** Format: date-time */
             canceled_at?: string | null;
@@ -1051,7 +1113,7 @@ export interface components {
         };
         /** @enum {string} */
         SubscriptionStatus: "trialing" | "active" | "past_due" | "canceled";
-        /** @description A subscription and the invoice a command produced (if any). */
+        /** @description A subscription and the invoice a command produced (if any), on the wire. */
         SubscriptionWithInvoice: {
             invoice?: components["schemas"]["Invoice"] | null;
             subscription: components["schemas"]["Subscription"];
@@ -1075,6 +1137,7 @@ export interface components {
         TierDraft: {
             /** Format: int64 */
             flat_amount_cents?: number | null;
+            /** @description Cents per unit: digits, optionally a point and 1–12 more digits. */
             unit_amount_decimal: string;
             /** Format: int64 */
             up_to?: number | null;
@@ -1179,6 +1242,15 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description The store does not answer */
             503: {
                 headers: {
@@ -1208,6 +1280,24 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     list_audit: {
@@ -1216,7 +1306,7 @@ export interface operations {
                 /** @description Entries of this entity */
                 entity_id?: string;
                 /** @description Entries of this action, e.g. `invoice.paid` */
-                action?: string;
+                action?: components["schemas"]["AuditAction"];
                 /** @description Page size, 1-100 (default 20). */
                 limit?: number;
                 /** @description `next_cursor` of the previous page. */
@@ -1257,6 +1347,15 @@ export interface operations {
             };
             /** @description The token lacks the scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1314,19 +1413,33 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     invoice_run: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Up to 255 characters */
-                "Idempotency-Key"?: string | null;
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description This action takes no input: send no body, or `{}` */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
         responses: {
             /** @description Every due subscription renewed */
             200: {
@@ -1335,6 +1448,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["InvoiceRunReport"];
+                };
+            };
+            /** @description Still running when the request's time was up: it goes on; follow it at `GET /v1/invoice-runs/{run_id}` */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunAccepted"];
+                };
+            };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Missing, unknown or revoked token */
@@ -1364,8 +1495,102 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Body not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `key_reused`: the same key with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    invoice_run_progress: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `run_id` a 202 answered */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Shards done of total and the counts so far (`invoice`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunProgress"];
+                };
+            };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The token lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1383,7 +1608,7 @@ export interface operations {
                 /** @description Of this subscription */
                 subscription_id?: string;
                 /** @description open, paid, void or uncollectible */
-                status?: string;
+                status?: components["schemas"]["InvoiceStatus"];
                 /** @description 1-100, default 20 */
                 limit?: number;
                 /** @description `next_cursor` of the previous page */
@@ -1430,6 +1655,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     get_invoice: {
@@ -1450,6 +1684,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Invoice"];
+                };
+            };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Missing, unknown or revoked token */
@@ -1478,122 +1721,8 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-        };
-    };
-    invoice_is_immutable: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Invoice id (`inv_…`) */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Missing, unknown or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The token lacks the scope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Invoices change only through their actions */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-        };
-    };
-    invoice_is_immutable: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Invoice id (`inv_…`) */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Missing, unknown or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The token lacks the scope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Invoices change only through their actions */
-            405: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-        };
-    };
-    invoice_is_immutable: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description Invoice id (`inv_…`) */
-                id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Missing, unknown or revoked token */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description The token lacks the scope */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorEnvelope"];
-                };
-            };
-            /** @description Invoices change only through their actions */
-            405: {
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1607,7 +1736,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token */
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -1630,7 +1759,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreditNote"];
                 };
             };
-            /** @description Invalid body (`param` names the field) */
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1701,13 +1830,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     debit_note: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token */
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -1731,7 +1869,7 @@ export interface operations {
                     "application/json": components["schemas"]["Invoice"];
                 };
             };
-            /** @description Invalid body (`param` names the field) */
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1802,13 +1940,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     pay: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token */
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -1817,7 +1964,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description This action takes no input: send no body, or `{}` */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
         responses: {
             200: {
                 headers: {
@@ -1825,6 +1977,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["InvoiceWithPayment"];
+                };
+            };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Missing, unknown or revoked token */
@@ -1871,8 +2032,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Body not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `key_reused`: the same key with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1886,7 +2074,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token */
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -1895,7 +2083,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description This action takes no input: send no body, or `{}` */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
         responses: {
             200: {
                 headers: {
@@ -1903,6 +2096,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Invoice"];
+                };
+            };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Missing, unknown or revoked token */
@@ -1940,8 +2142,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Body not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `key_reused`: the same key with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1955,13 +2184,18 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Up to 255 characters */
-                "Idempotency-Key"?: string | null;
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description This action takes no input: send no body, or `{}` */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
         responses: {
             /** @description Due first attempts and retries made */
             200: {
@@ -1970,6 +2204,24 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PaymentRunReport"];
+                };
+            };
+            /** @description Still running when the request's time was up: it goes on; follow it at `GET /v1/payment-runs/{run_id}` */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunAccepted"];
+                };
+            };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Missing, unknown or revoked token */
@@ -1999,8 +2251,102 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Body not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `key_reused`: the same key with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    payment_run_progress: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The `run_id` a 202 answered */
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Shards done of total and the counts so far (`payment`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunProgress"];
+                };
+            };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Missing, unknown or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description The token lacks the scope */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2037,6 +2383,15 @@ export interface operations {
                     "application/json": components["schemas"]["Page_Payment"];
                 };
             };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Missing, unknown or revoked token */
             401: {
                 headers: {
@@ -2048,6 +2403,15 @@ export interface operations {
             };
             /** @description The token lacks the scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2080,6 +2444,15 @@ export interface operations {
                     "application/json": components["schemas"]["Page_Plan"];
                 };
             };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Missing, unknown or revoked token */
             401: {
                 headers: {
@@ -2098,14 +2471,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     create_plan: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Up to 255 characters */
-                "Idempotency-Key"?: string | null;
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2186,6 +2568,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     get_plan: {
@@ -2206,6 +2597,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Plan"];
+                };
+            };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Missing, unknown or revoked token */
@@ -2234,13 +2634,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     archive_plan: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token */
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -2249,7 +2658,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description This action takes no input: send no body, or `{}` */
+        requestBody?: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
         responses: {
             200: {
                 headers: {
@@ -2257,6 +2671,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Plan"];
+                };
+            };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Missing, unknown or revoked token */
@@ -2294,8 +2717,35 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Body not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `key_reused`: the same key with another request */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2311,7 +2761,7 @@ export interface operations {
                 /** @description Of this user */
                 user_id?: string;
                 /** @description trialing, active, past_due or canceled */
-                status?: string;
+                status?: components["schemas"]["SubscriptionStatus"];
                 /** @description 1-100, default 20 */
                 limit?: number;
                 /** @description `next_cursor` of the previous page */
@@ -2358,14 +2808,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     create_subscription: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Up to 255 characters */
-                "Idempotency-Key"?: string | null;
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2446,6 +2905,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     get_subscription: {
@@ -2466,6 +2934,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Subscription"];
+                };
+            };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Missing, unknown or revoked token */
@@ -2494,13 +2971,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     cancel: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token */
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -2509,7 +2995,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["Cancel"];
             };
@@ -2523,7 +3009,7 @@ export interface operations {
                     "application/json": components["schemas"]["SubscriptionWithInvoice"];
                 };
             };
-            /** @description Invalid body (`param` names the field) */
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2593,13 +3079,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     change_plan: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token */
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
                 "Idempotency-Key"?: string;
             };
             path: {
@@ -2691,6 +3186,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     preview_change_plan: {
@@ -2767,6 +3271,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     upcoming_invoice: {
@@ -2788,6 +3301,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["InvoicePreview"];
+                };
+            };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Missing, unknown or revoked token */
@@ -2816,6 +3338,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     get_test_clock: {
@@ -2836,6 +3367,15 @@ export interface operations {
                     "application/json": components["schemas"]["TestClock"];
                 };
             };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Missing, unknown or revoked token */
             401: {
                 headers: {
@@ -2854,13 +3394,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     advance_test_clock: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token */
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -2881,7 +3430,7 @@ export interface operations {
                     "application/json": components["schemas"]["TestClock"];
                 };
             };
-            /** @description Invalid body (`param` names the field) */
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2944,6 +3493,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     list_tokens: {
@@ -2969,6 +3527,15 @@ export interface operations {
                     "application/json": components["schemas"]["Page_TokenView"];
                 };
             };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Missing, unknown or revoked token */
             401: {
                 headers: {
@@ -2987,13 +3554,22 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     create_token: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token */
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
                 "Idempotency-Key"?: string;
             };
             path?: never;
@@ -3005,7 +3581,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Created; `token` appears only here */
+            /** @description Created. `token`, the secret, is shown in this response only: it is never stored, so a replay of the request with the same Idempotency-Key (`Idempotent-Replayed: true`) answers the same token without `token` */
             201: {
                 headers: {
                     [name: string]: unknown;
@@ -3077,6 +3653,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     revoke_token: {
@@ -3098,6 +3683,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TokenView"];
+                };
+            };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description Missing, unknown or revoked token */
@@ -3127,14 +3721,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     ingest: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Up to 255 characters */
-                "Idempotency-Key"?: string | null;
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -3226,6 +3829,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     series: {
@@ -3284,6 +3896,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     summary: {
@@ -3331,6 +3952,15 @@ export interface operations {
             };
             /** @description The token lacks the scope */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3394,14 +4024,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     create_user: {
         parameters: {
             query?: never;
             header?: {
-                /** @description Up to 255 characters */
-                "Idempotency-Key"?: string | null;
+                /** @description Retries with the same key and body replay the first response (`Idempotent-Replayed: true`) for 24 hours; keys are per token. Printable ASCII, 1-255 characters */
+                "Idempotency-Key"?: string;
             };
             path?: never;
             cookie?: never;
@@ -3482,6 +4121,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     get_user: {
@@ -3504,6 +4152,15 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
+            /** @description Invalid request: a path or query value (not UTF-8, a NUL, too long), a filter or the body; `param` names it */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description Missing, unknown or revoked token */
             401: {
                 headers: {
@@ -3523,6 +4180,15 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3608,6 +4274,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
         };
     };
     stripe: {
@@ -3620,7 +4295,12 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description The Stripe event, exactly as Stripe sent and signed it */
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
         responses: {
             200: {
                 headers: {
@@ -3632,6 +4312,24 @@ export interface operations {
             };
             /** @description Bad or stale signature */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description Body over the limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `internal`: the store did not answer; retry (with the same Idempotency-Key) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

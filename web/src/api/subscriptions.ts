@@ -1,10 +1,11 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, idempotencyKey, unwrap } from "./client";
 import { invalidate, PAGE } from "./keys";
+import type { SubscriptionStatus } from "./types";
 
 export interface SubscriptionFilters {
   user_id?: string | undefined;
-  status?: string | undefined;
+  status?: SubscriptionStatus | undefined;
   cursor?: string | undefined;
 }
 

@@ -69,3 +69,20 @@ export function usePaymentRun() {
     onSuccess: () => invalidate(client, ...everything),
   });
 }
+
+/** A run that went on after its request (202): polled until every shard is done. */
+export function useRunProgress(kind: "invoice" | "payment", runId: string | null) {
+  return useQuery({
+    queryKey: ["runs", kind, runId],
+    enabled: runId !== null,
+    refetchInterval: (query) => (query.state.data?.status === "finished" ? false : 2_000),
+    queryFn: () =>
+      kind === "invoice"
+        ? unwrap(
+            api.GET("/v1/invoice-runs/{run_id}", { params: { path: { run_id: runId ?? "" } } }),
+          )
+        : unwrap(
+            api.GET("/v1/payment-runs/{run_id}", { params: { path: { run_id: runId ?? "" } } }),
+          ),
+  });
+}

@@ -1,6 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, idempotencyKey, unwrap } from "./client";
 import { invalidate, PAGE } from "./keys";
+import type { Scope } from "./types";
 
 export function useTokens(cursor?: string) {
   return useQuery({
@@ -12,7 +13,7 @@ export function useTokens(cursor?: string) {
 export function useCreateToken() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (body: { name: string; scopes: string[] }) =>
+    mutationFn: (body: { name: string; scopes: Scope[] }) =>
       unwrap(api.POST("/v1/tokens", { body, headers: { "Idempotency-Key": idempotencyKey() } })),
     onSuccess: () => invalidate(client, "tokens", "audit"),
   });

@@ -1,12 +1,18 @@
 // The test clock: move the billing clock forward and run the invoice and payment runs, so a
 // whole billing cycle is simulated from the browser. Shown only when the API has a test clock.
 import { useState } from "react";
-import { Alert, Button, Group, Paper, Stack, Text, Title } from "@mantine/core";
+import { Alert, Button, Group, Paper, Progress, Stack, Text, Title } from "@mantine/core";
 import { DateTimePicker } from "@mantine/dates";
 import { notifications } from "@mantine/notifications";
 import { createRoute } from "@tanstack/react-router";
 import { rootRoute } from "./__root";
-import { useInvoiceRun, usePaymentRun, useSetClock, useTestClock } from "../api/testClock";
+import {
+  useInvoiceRun,
+  usePaymentRun,
+  useRunProgress,
+  useSetClock,
+  useTestClock,
+} from "../api/testClock";
 import { AdminOnly } from "../components/Guard";
 import { ErrorAlert, Loading, PageTitle } from "../components/ui";
 import { errorMessage } from "../lib/errors";
@@ -20,6 +26,24 @@ function shifted(now: string, unit: "hour" | "day" | "month"): string {
   return toRfc3339(d);
 }
 
+/** Where a run that went on after its request stands: shards done of total. */
+function RunProgressBar({ kind, runId }: { kind: "invoice" | "payment"; runId: string }) {
+  const progress = useRunProgress(kind, runId);
+  const run = progress.data;
+  if (run === undefined) return <Loading />;
+  return (
+    <Stack gap={4}>
+      <Text size="sm">
+        {kind} run {run.run_id}: {run.status}, {run.shards_done} of {run.shards_total} shards
+      </Text>
+      <Progress
+        value={(100 * run.shards_done) / Math.max(run.shards_total, 1)}
+        aria-label={`${kind} run progress`}
+      />
+    </Stack>
+  );
+}
+
 function TestClock() {
   const clock = useTestClock();
   const setClock = useSetClock();
@@ -27,6 +51,10 @@ function TestClock() {
   const paymentRun = usePaymentRun();
   const [picked, setPicked] = useState<string | null>(null);
   const [log, setLog] = useState<string[]>([]);
+  const [continuing, setContinuing] = useState<{
+    kind: "invoice" | "payment";
+    runId: string;
+  } | null>(null);
   const note = (line: string) =>
     setLog((l) => [`${new Date().toLocaleTimeString()} ${line}`, ...l].slice(0, 20));
   const move = (to: string) =>
@@ -109,9 +137,11 @@ function TestClock() {
               onClick={() =>
                 invoiceRun.mutate(undefined, {
                   onSuccess: (r) =>
-                    note(
-                      `invoice run: ${r.subscriptions_renewed} renewed, ${r.invoices_created} invoices created`,
-                    ),
+                    "run_id" in r
+                      ? setContinuing({ kind: "invoice", runId: r.run_id })
+                      : note(
+                          `invoice run: ${r.subscriptions_renewed} renewed, ${r.invoices_created} invoices created`,
+                        ),
                   onError: (e) => notifications.show({ color: "red", message: errorMessage(e) }),
                 })
               }
@@ -123,9 +153,11 @@ function TestClock() {
               onClick={() =>
                 paymentRun.mutate(undefined, {
                   onSuccess: (r) =>
-                    note(
-                      `payment run: ${r.attempted} attempted, ${r.succeeded} succeeded, ${r.failed} failed`,
-                    ),
+                    "run_id" in r
+                      ? setContinuing({ kind: "payment", runId: r.run_id })
+                      : note(
+                          `payment run: ${r.attempted} attempted, ${r.succeeded} succeeded, ${r.failed} failed`,
+                        ),
                   onError: (e) => notifications.show({ color: "red", message: errorMessage(e) }),
                 })
               }
@@ -133,6 +165,7 @@ function TestClock() {
               Run payments
             </Button>
           </Group>
+          {continuing && <RunProgressBar kind={continuing.kind} runId={continuing.runId} />}
           <Stack gap={2} mt="md" aria-live="polite" data-testid="run-log">
             {log.map((line, i) => (
               <Text key={i} size="sm" style={{ fontFamily: "monospace" }}>

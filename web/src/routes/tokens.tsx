@@ -18,7 +18,7 @@ import { notifications } from "@mantine/notifications";
 import { createRoute, useNavigate } from "@tanstack/react-router";
 import { rootRoute } from "./__root";
 import { useCreateToken, useRevokeToken, useTokens } from "../api/tokens";
-import type { CreatedToken } from "../api/types";
+import type { CreatedToken, Scope } from "../api/types";
 import { AdminOnly } from "../components/Guard";
 import {
   Empty,
@@ -33,7 +33,7 @@ import { errorMessage, placeError } from "../lib/errors";
 import { formatDateTime } from "../lib/time";
 import { str } from "../lib/search";
 
-const scopes = [
+const scopes: { value: Scope; label: string }[] = [
   { value: "admin", label: "admin: everything" },
   { value: "read", label: "read: every GET" },
   { value: "usage:write", label: "usage:write: POST /v1/usage only" },
@@ -43,7 +43,7 @@ function CreateToken() {
   const [opened, { open, close }] = useDisclosure(false);
   const create = useCreateToken();
   const [name, setName] = useState("");
-  const [chosen, setChosen] = useState<string[]>(["read"]);
+  const [chosen, setChosen] = useState<Scope[]>(["read"]);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [created, setCreated] = useState<CreatedToken | null>(null);
   const done = () => {
@@ -66,10 +66,10 @@ function CreateToken() {
               tabIndex={0}
               style={{ wordBreak: "break-all", whiteSpace: "pre-wrap" }}
             >
-              {created.token}
+              {created.token ?? "(not shown again: this token was created earlier)"}
             </Code>
             <Group justify="flex-end">
-              <CopyButton value={created.token}>
+              <CopyButton value={created.token ?? ""}>
                 {({ copied, copy }) => <Button onClick={copy}>{copied ? "Copied" : "Copy"}</Button>}
               </CopyButton>
               <Button variant="default" onClick={done}>
@@ -111,7 +111,9 @@ function CreateToken() {
               <Checkbox.Group
                 label="Scopes"
                 value={chosen}
-                onChange={setChosen}
+                onChange={(values) =>
+                  setChosen(scopes.filter((s) => values.includes(s.value)).map((s) => s.value))
+                }
                 error={errors.scopes}
               >
                 <Stack gap={6} mt="xs">

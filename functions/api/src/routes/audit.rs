@@ -33,7 +33,8 @@ pub struct AuditEntryView {
     /// e.g. `invoice`.
     pub entity_type: billing_core::audit::EntityType,
     pub entity_id: String,
-    #[schema(value_type = Object)]
+    /// What changed: the entry's own fields, which differ by action.
+    #[schema(value_type = Object, additional_properties = true)]
     pub data: serde_json::Value,
 }
 

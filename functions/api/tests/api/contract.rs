@@ -57,6 +57,9 @@ fn bad_values() -> Vec<(&'static str, String, bool)> {
     ]
 }
 
+/// Query parameters that are text to search for, where a non-ASCII value is a fine query.
+const FREE_TEXT: [(&str, &str); 1] = [("/v1/users", "name")];
+
 async fn every_parameter_refuses_what_no_store_can_key(backend: Backend) {
     let Some(app) = spawn_app_on_backend(backend, "bad_params", |_| {}).await else {
         return;
@@ -88,6 +91,14 @@ async fn every_parameter_refuses_what_no_store_can_key(backend: Backend) {
                     "{backend:?} {method} {path} {name} {what}: {:?}",
                     response.body
                 );
+                // A free-text search (`GET /v1/users?name=`) takes any UTF-8: "José" is a
+                // name to look for, and a value no stored name starts with finds nothing.
+                if what == "non-ASCII" && FREE_TEXT.contains(&(path.as_str(), name)) {
+                    assert_eq!(response.status, 200, "{context}");
+                    assert_eq!(response.body["data"], json!([]), "{context}");
+                    checked += 1;
+                    continue;
+                }
                 assert!(
                     (400..500).contains(&response.status),
                     "{} {context}",
