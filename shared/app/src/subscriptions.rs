@@ -361,23 +361,26 @@ const SUBSCRIPTION_EXISTS: &str = "subscription_exists";
 
 fn claim_conflict(error: billing_ledger::LedgerError) -> Attempt {
     for conflict in error.conflicts() {
-        match conflict {
-            Conflict::PlanAlreadySubscribed { plan_code } => {
-                return Attempt::Fail(AppError::conflict(
-                    SUBSCRIPTION_EXISTS,
-                    format!("the user already has a live subscription to {plan_code}"),
-                    Some("plan_code"),
-                ));
-            }
-            Conflict::MetricClaimed { metric } => {
-                return Attempt::Fail(
-                    billing_core::BillingError::MetricAlreadyPriced { metric }.into(),
-                );
-            }
-            _ => {}
+        if let Some(refusal) = claim_refusal(conflict) {
+            return Attempt::Fail(refusal);
         }
     }
     error.into()
+}
+
+/// A claim another live subscription of the user holds, as the refusal a client sees.
+fn claim_refusal(conflict: Conflict) -> Option<AppError> {
+    match conflict {
+        Conflict::PlanAlreadySubscribed { plan_code } => Some(AppError::conflict(
+            SUBSCRIPTION_EXISTS,
+            format!("the user already has a live subscription to {plan_code}"),
+            Some("plan_code"),
+        )),
+        Conflict::MetricClaimed { metric } => {
+            Some(billing_core::BillingError::MetricAlreadyPriced { metric }.into())
+        }
+        _ => None,
+    }
 }
 
 pub async fn create_subscription(
@@ -552,6 +555,15 @@ pub async fn preview_change_plan(
     let at_period_end = at_period_end(request.effective.as_deref())?;
     let new_plan = read_plan(app, &request.plan_code).await?;
     let planned = plan_change(app, id, &new_plan, at_period_end).await?;
+    // The change would refuse a plan or metric another live subscription holds: so does this.
+    if let Some(refusal) = app
+        .ledger
+        .claim_taken(&planned.read.value, &planned.current, &new_plan)
+        .await?
+        .and_then(claim_refusal)
+    {
+        return Err(refusal);
+    }
     let invoice = match planned.transition.invoice {
         Some(mut draft) => {
             add_late_lines(app, &mut draft, &planned.read.value).await?;

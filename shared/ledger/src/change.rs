@@ -318,35 +318,22 @@ impl Change {
     }
 
     /// Checks, without taking them, that the claims a move of `subscription` from
-    /// `plan_before` to `plan_after` would take are free: the (user, plan) claim and every
-    /// metric `plan_after` prices that `plan_before` does not. A plan change scheduled for the
-    /// period end is checked like this when it is requested, so it fails then (409) and not at
-    /// every renewal after.
+    /// `plan_before` to `plan_after` would take are free ([`claims_needed`]). A plan change
+    /// scheduled for the period end is checked like this when it is requested, so it fails
+    /// then (409) and not at every renewal after.
     pub fn require_claims_free(
         &mut self,
         subscription: &Subscription,
         plan_before: &Plan,
         plan_after: &Plan,
     ) {
-        let check = |key: Key| TransactItem::ConditionCheck {
-            key,
-            condition: Condition::NotExists,
-        };
-        if plan_before.code != plan_after.code {
+        for (key, conflict) in claims_needed(subscription, plan_before, plan_after) {
             self.writes.push((
-                check(keys::plan_claim(&subscription.user_id, &plan_after.code)),
-                Some(Conflict::PlanAlreadySubscribed {
-                    plan_code: plan_after.code.clone(),
-                }),
-            ));
-        }
-        let held: BTreeSet<&str> = plan_before.metrics().collect();
-        for metric in plan_after.metrics().filter(|m| !held.contains(m)) {
-            self.writes.push((
-                check(keys::metric_claim(&subscription.user_id, metric)),
-                Some(Conflict::MetricClaimed {
-                    metric: metric.to_owned(),
-                }),
+                TransactItem::ConditionCheck {
+                    key,
+                    condition: Condition::NotExists,
+                },
+                Some(conflict),
             ));
         }
     }
@@ -713,6 +700,35 @@ impl Change {
         );
         Ok(())
     }
+}
+
+/// The claims a move of `subscription` from `plan_before` to `plan_after` takes, with the
+/// conflict each is when another live subscription holds it: the (user, plan) claim and every
+/// metric `plan_after` prices that `plan_before` does not.
+pub(crate) fn claims_needed(
+    subscription: &Subscription,
+    plan_before: &Plan,
+    plan_after: &Plan,
+) -> Vec<(Key, Conflict)> {
+    let mut needed = Vec::new();
+    if plan_before.code != plan_after.code {
+        needed.push((
+            keys::plan_claim(&subscription.user_id, &plan_after.code),
+            Conflict::PlanAlreadySubscribed {
+                plan_code: plan_after.code.clone(),
+            },
+        ));
+    }
+    let held: BTreeSet<&str> = plan_before.metrics().collect();
+    for metric in plan_after.metrics().filter(|m| !held.contains(m)) {
+        needed.push((
+            keys::metric_claim(&subscription.user_id, metric),
+            Conflict::MetricClaimed {
+                metric: metric.to_owned(),
+            },
+        ));
+    }
+    needed
 }
 
 /// The renewal-index attributes of a late usage item: the run finds it by its subscription's

@@ -303,6 +303,24 @@ impl Ledger {
         .map(Some)
     }
 
+    /// The first claim a move of `subscription` from `plan_before` to `plan_after` needs that
+    /// is taken: what [`Change::require_claims_free`] would refuse, read without writing (for a
+    /// preview that must refuse what the change would).
+    pub async fn claim_taken(
+        &self,
+        subscription: &billing_core::subscription::Subscription,
+        plan_before: &billing_core::plan::Plan,
+        plan_after: &billing_core::plan::Plan,
+    ) -> Result<Option<Conflict>> {
+        for (key, conflict) in crate::change::claims_needed(subscription, plan_before, plan_after)
+        {
+            if self.table.get(&key).await?.is_some() {
+                return Ok(Some(conflict));
+            }
+        }
+        Ok(None)
+    }
+
     // ---- lists
 
     /// One page of `partition` of `index`, newest first, keeping the items `keep` accepts.
