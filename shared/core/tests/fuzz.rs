@@ -110,7 +110,11 @@ fn reference_line(picocents: i128, quantity: u64, flat_cents: i64) -> i128 {
 fn check_line(price: UnitPrice, picocents: i128, quantity: u64, flat_cents: i64) {
     let reference = reference_line(picocents, quantity, flat_cents);
     match price.line_amount(quantity, flat_cents) {
-        Ok(amount) => assert_eq!(i128::from(amount), reference, "{price} × {quantity} + {flat_cents}"),
+        Ok(amount) => assert_eq!(
+            i128::from(amount),
+            reference,
+            "{price} × {quantity} + {flat_cents}"
+        ),
         Err(BillingError::AmountOverflow { .. }) => assert!(
             i64::try_from(reference).is_err(),
             "{price} × {quantity} + {flat_cents} = {reference} fits, yet overflowed"
@@ -163,7 +167,10 @@ fn unit_price_lines() {
                 check_line(price, picocents, quantity % (MAX_EVENT_QUANTITY + 1), flat);
             }
             let rounded = round_half_away_from_zero(i128::from(flat), 1_000);
-            assert_eq!(rounded, reference_line(i128::from(flat) * 1_000_000_000, 1, 0));
+            assert_eq!(
+                rounded,
+                reference_line(i128::from(flat) * 1_000_000_000, 1, 0)
+            );
         });
     report("unit_price_lines", &INPUTS);
 }
@@ -186,7 +193,11 @@ fn reference_lines(charge: &UsageCharge, quantity: u64) -> Vec<i128> {
                 .iter()
                 .find(|t| t.up_to.is_none_or(|up_to| quantity <= up_to))
                 .unwrap();
-            vec![reference_line(price(tier), quantity, tier.flat_amount_cents)]
+            vec![reference_line(
+                price(tier),
+                quantity,
+                tier.flat_amount_cents,
+            )]
         }
         TierMode::Graduated => {
             let mut lines = Vec::new();
@@ -226,7 +237,10 @@ fn check_pricing(charge: &UsageCharge, quantity: u64) {
             let amounts: Vec<i128> = lines.iter().map(|l| i128::from(l.amount_cents)).collect();
             assert_eq!(amounts, reference, "{charge:?} at {quantity}");
             let units: u64 = lines.iter().map(|l| l.quantity.unwrap()).sum();
-            assert_eq!(units, quantity, "{charge:?}: every unit on exactly one line");
+            assert_eq!(
+                units, quantity,
+                "{charge:?}: every unit on exactly one line"
+            );
         }
         Err(BillingError::AmountOverflow { .. }) => assert!(
             reference.iter().any(|a| i64::try_from(*a).is_err()),
@@ -368,7 +382,10 @@ fn check_timestamp(text: &str) {
         return;
     };
     let whole = whole_seconds(at);
-    assert!(whole <= at && at - whole < chrono::Duration::seconds(1), "{text}");
+    assert!(
+        whole <= at && at - whole < chrono::Duration::seconds(1),
+        "{text}"
+    );
     let wire = whole.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     assert_eq!(wire.parse::<Timestamp>().unwrap(), whole, "{text}");
     for interval in [Interval::Month, Interval::Year] {
@@ -412,32 +429,34 @@ fn rfc3339_fields() {
         .with_test_time(TEST_TIME)
         .with_type::<(u16, u8, u8, u8, u8, u8, u32, i16, u8)>()
         .cloned()
-        .for_each(|(year, month, day, hour, minute, second, nanos, offset, style)| {
-            INPUTS.fetch_add(1, Ordering::Relaxed);
-            let fraction = match style % 3 {
-                0 => String::new(),
-                1 => format!(".{:03}", nanos % 1000),
-                _ => format!(".{:09}", nanos % 1_000_000_000),
-            };
-            let zone = match (style / 3) % 3 {
-                0 => "Z".to_owned(),
-                1 => "z".to_owned(),
-                _ => {
-                    let offset = i32::from(offset) % (24 * 60);
-                    let sign = if offset < 0 { '-' } else { '+' };
-                    format!("{sign}{:02}:{:02}", offset.abs() / 60, offset.abs() % 60)
-                }
-            };
-            let text = format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{zone}",
-                year % 10_000,
-                month % 14,
-                day % 33,
-                hour % 25,
-                minute % 61,
-                second % 62
-            );
-            check_timestamp(&text);
-        });
+        .for_each(
+            |(year, month, day, hour, minute, second, nanos, offset, style)| {
+                INPUTS.fetch_add(1, Ordering::Relaxed);
+                let fraction = match style % 3 {
+                    0 => String::new(),
+                    1 => format!(".{:03}", nanos % 1000),
+                    _ => format!(".{:09}", nanos % 1_000_000_000),
+                };
+                let zone = match (style / 3) % 3 {
+                    0 => "Z".to_owned(),
+                    1 => "z".to_owned(),
+                    _ => {
+                        let offset = i32::from(offset) % (24 * 60);
+                        let sign = if offset < 0 { '-' } else { '+' };
+                        format!("{sign}{:02}:{:02}", offset.abs() / 60, offset.abs() % 60)
+                    }
+                };
+                let text = format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{zone}",
+                    year % 10_000,
+                    month % 14,
+                    day % 33,
+                    hour % 25,
+                    minute % 61,
+                    second % 62
+                );
+                check_timestamp(&text);
+            },
+        );
     report("rfc3339_fields", &INPUTS);
 }
