@@ -24,6 +24,9 @@ const WEBHOOK_SECRET: &str = "whsec_access";
 const NOW: &str = "2027-01-01T00:00:00Z";
 const NOW_EPOCH: i64 = 1_798_761_600;
 
+/// Requests the probes sent (for the figures of docs/RELIABILITY.md).
+static REQUESTS: AtomicUsize = AtomicUsize::new(0);
+
 /// What a 5xx body must never contain: source files, Rust paths, store names, panics.
 const LEAKS: [&str; 12] = [
     ".rs",
@@ -207,6 +210,7 @@ async fn call(
         request = request.json(body);
     }
     let response = request.send().await.unwrap();
+    REQUESTS.fetch_add(1, Ordering::Relaxed);
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     assert_no_leak(&format!("{method} {path}"), status, &text);
@@ -358,6 +362,10 @@ async fn every_documented_operation_refuses_whom_the_contract_refuses() {
             }
         }
     }
+    eprintln!(
+        "access matrix: {probed:?} operations, {} requests",
+        REQUESTS.load(Ordering::Relaxed)
+    );
     // The document lists every route of API.md (the webhook, tokens, the test clock, usage...).
     assert_eq!(probed.get("open"), Some(&3), "{probed:?}");
     assert!(
