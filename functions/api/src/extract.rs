@@ -70,8 +70,12 @@ where
     }
 }
 
-/// The whole body, within the router's DefaultBodyLimit ([`BodyLimit`] says what it is).
-async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+/// The whole body, within the router's DefaultBodyLimit ([`BodyLimit`] says what it is): over
+/// it, the 413 of the envelope. Routes that take raw bytes (the webhook) read them with this.
+pub(crate) async fn read_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<Bytes, ApiError> {
     let limit_bytes = request
         .extensions()
         .get::<BodyLimit>()

@@ -18,6 +18,12 @@ use crate::invoices::record_attempt;
 /// How far a signature's timestamp may be from the billing clock (API.md: 300 s).
 pub const SIGNATURE_TOLERANCE_SECONDS: i64 = 300;
 
+/// Longest event or invoice id a delivery may name. Stripe's event ids are about 30
+/// characters and ours `inv_` and 24 more; a longer one cannot be a key of the table (whose
+/// keys stop at 2048 bytes), so it is refused (an event) or matches no invoice, rather than
+/// failing the store with a 5xx that makes Stripe deliver it again forever.
+pub const ID_BYTES_MAX: usize = 255;
+
 /// What the endpoint answers: whether this delivery changed anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookOutcome {
@@ -120,6 +126,19 @@ pub async fn handle_stripe_event(app: &App, body: &[u8]) -> Result<WebhookOutcom
             format!("not a Stripe payment_intent event: {e}"),
         )
     })?;
+    // The payment intent's id becomes the payment's gateway id, a key too.
+    let ids = [&event.id, &event.data.object.id];
+    if ids
+        .iter()
+        .any(|id| id.is_empty() || id.len() > ID_BYTES_MAX)
+    {
+        return Err(billing_core::FieldError::new(
+            "body",
+            "invalid_event",
+            format!("the event and payment intent ids must be 1 to {ID_BYTES_MAX} bytes"),
+        )
+        .into());
+    }
     if app.ledger.webhook_processed(&event.id).await? {
         return Ok(WebhookOutcome::Redelivered);
     }
@@ -136,7 +155,12 @@ pub async fn handle_stripe_event(app: &App, body: &[u8]) -> Result<WebhookOutcom
         }
         _ => None,
     };
-    let invoice_id = event.data.object.metadata.get("invoice_id");
+    let invoice_id = event
+        .data
+        .object
+        .metadata
+        .get("invoice_id")
+        .filter(|id| id.len() <= ID_BYTES_MAX);
     let mut change = Change::new();
     change
         .mark_webhook_processed(&event.id, now)

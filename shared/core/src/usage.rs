@@ -10,6 +10,9 @@ use crate::pricing::MAX_EVENT_QUANTITY;
 
 /// The producer's idempotency key may be this long.
 pub const MAX_EVENT_ID_LEN: usize = 255;
+/// No user id is longer (ours are `usr_` and 24 more): a longer one is refused here, at the
+/// edge, instead of failing the store's key limit with a 5xx when it is looked up.
+pub const MAX_USER_ID_LEN: usize = 255;
 
 /// How far ahead of the billing clock an event's timestamp may be (API.md: 5 minutes).
 pub fn max_clock_skew() -> Duration {
@@ -66,6 +69,13 @@ impl UsageEventDraft {
         }
         if self.user_id.is_empty() {
             return Err(FieldError::new("user_id", "required", "must not be empty"));
+        }
+        if self.user_id.len() > MAX_USER_ID_LEN {
+            return Err(FieldError::new(
+                "user_id",
+                "invalid_length",
+                format!("must be at most {MAX_USER_ID_LEN} bytes"),
+            ));
         }
         validate_metric(&self.metric, "metric")?;
         let quantity = u64::try_from(self.quantity)
@@ -148,6 +158,19 @@ mod tests {
         assert_eq!(
             (error.param.as_str(), error.code),
             ("timestamp", "timestamp_in_future")
+        );
+    }
+
+    #[test]
+    fn a_user_id_longer_than_any_id_is_refused_at_the_edge() {
+        let mut event = draft();
+        event.user_id = "u".repeat(MAX_USER_ID_LEN);
+        assert!(event.clone().validate(now()).is_ok());
+        event.user_id.push('u');
+        let error = event.validate(now()).unwrap_err();
+        assert_eq!(
+            (error.param.as_str(), error.code),
+            ("user_id", "invalid_length")
         );
     }
 

@@ -4,8 +4,10 @@
 //! small JSON object. Hex keeps it safe in URLs without another dependency.
 
 use crate::error::StoreError;
-use crate::model::Index;
+use crate::limits::{PARTITION_KEY_MAX_BYTES, SORT_KEY_MAX_BYTES};
+use crate::model::{Index, Query};
 use crate::schema::{self, PARTITION_KEY, SORT_KEY};
+use crate::validate::SortRange;
 use serde_dynamo::{AttributeValue, Item};
 use std::collections::BTreeMap;
 
@@ -60,6 +62,32 @@ pub(crate) fn decode(index: Index, partition: &str, cursor: &str) -> Result<Curs
     Ok(key)
 }
 
+/// Decodes the cursor of `query` and checks it could position that very query: every key value
+/// non-empty and within the key limits, the index's sort key inside the query's sort range.
+/// DynamoDB refuses any other `ExclusiveStartKey` with a ValidationException (which would be a
+/// 5xx for a cursor a client sent); both backends refuse it the same way, as `InvalidCursor`.
+pub(crate) fn decode_for(query: &Query, cursor: &str) -> Result<CursorKey, StoreError> {
+    let key = decode(query.index, &query.partition, cursor)?;
+    let sort_attributes = [SORT_KEY, schema::key_attributes(query.index).1];
+    let values_fit = key.iter().all(|(name, value)| {
+        let max_bytes = if sort_attributes.contains(&name.as_str()) {
+            SORT_KEY_MAX_BYTES
+        } else {
+            PARTITION_KEY_MAX_BYTES
+        };
+        !value.is_empty() && value.len() <= max_bytes
+    });
+    let (_, sort_attribute) = schema::key_attributes(query.index);
+    let in_range = key
+        .get(sort_attribute)
+        .is_some_and(|sort| SortRange::of(&query.sort).contains(sort));
+    if values_fit && in_range {
+        Ok(key)
+    } else {
+        Err(StoreError::InvalidCursor)
+    }
+}
+
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let digits = text.as_bytes();
     if !digits.len().is_multiple_of(2) {
@@ -112,6 +140,31 @@ mod tests {
             decode(Index::Gsi1, "g", "zz"),
             Err(StoreError::InvalidCursor)
         ));
+    }
+
+    #[test]
+    fn a_cursor_must_fit_the_query_it_positions() {
+        use crate::model::SortKeyCondition;
+        let cursor = |sk: &str| {
+            encode(&CursorKey::from([
+                ("pk".into(), "p".into()),
+                ("sk".into(), sk.into()),
+            ]))
+        };
+        let query = Query::partition(Index::Primary, "p", 10)
+            .sort(SortKeyCondition::BeginsWith("A#".into()));
+        assert!(decode_for(&query, &cursor("A#1")).is_ok());
+        // DynamoDB refuses these as ValidationExceptions; both backends call them invalid.
+        for refused in [
+            cursor(""),
+            cursor("B#1"),
+            cursor(&"A".repeat(SORT_KEY_MAX_BYTES + 1)),
+        ] {
+            assert!(matches!(
+                decode_for(&query, &refused),
+                Err(StoreError::InvalidCursor)
+            ));
+        }
     }
 
     #[test]

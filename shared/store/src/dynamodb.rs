@@ -585,7 +585,7 @@ impl Table for DynamoDbTable {
         let mut start = query
             .cursor
             .as_deref()
-            .map(|cursor| cursor::decode(query.index, &query.partition, cursor))
+            .map(|cursor| cursor::decode_for(&query, cursor))
             .transpose()?
             .map(|position| {
                 position

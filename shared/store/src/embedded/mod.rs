@@ -285,7 +285,7 @@ fn run_query(database: &Database, query: &Query) -> Result<Page, StoreError> {
     let position = query
         .cursor
         .as_deref()
-        .map(|cursor| cursor::decode(query.index, &query.partition, cursor))
+        .map(|cursor| cursor::decode_for(query, cursor))
         .transpose()?;
     let transaction = database
         .begin_read()
