@@ -312,8 +312,7 @@ impl Ledger {
         plan_before: &billing_core::plan::Plan,
         plan_after: &billing_core::plan::Plan,
     ) -> Result<Option<Conflict>> {
-        for (key, conflict) in crate::change::claims_needed(subscription, plan_before, plan_after)
-        {
+        for (key, conflict) in crate::change::claims_needed(subscription, plan_before, plan_after) {
             if self.table.get(&key).await?.is_some() {
                 return Ok(Some(conflict));
             }
