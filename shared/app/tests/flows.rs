@@ -960,6 +960,15 @@ mod cases {
                 ),
                 "{effective}: api_calls is priced by the pro subscription"
             );
+            // The preview refuses what the change would.
+            let request = ChangePlan {
+                plan_code: "calls".into(),
+                effective: Some(effective.into()),
+            };
+            let previewed = subscriptions::preview_change_plan(&app, &basic.id, request)
+                .await
+                .unwrap_err();
+            assert_eq!(previewed.code(), "metric_already_priced", "{effective}");
             let refused = change(&app, &basic.id, "pro", effective).await.unwrap_err();
             assert_eq!(
                 (refused.kind(), refused.code()),
