@@ -221,11 +221,6 @@ pub async fn aggregate_batch(
     aggregate_pass(app, std::slice::from_ref(batch)).await
 }
 
-/// Claims in flight at once: the embedded store folds concurrent writes into one fsync'd
-/// commit and DynamoDB answers them in parallel, so a pass costs a few round trips, not one
-/// per event.
-const CLAIMS_IN_FLIGHT_MAX: usize = 256;
-
 /// One message of a pass: its events this pass counts (claimed by it) and its duplicates.
 struct PassMessage<'a> {
     batch: &'a QueuedUsage,
@@ -288,6 +283,7 @@ async fn pass_once(
     let now = app.clock.now().await?;
     let mut subscriptions = PricingCache::default();
     let mut chunk = Chunk::default();
+    let mut ready = Vec::new();
     for message in &mut messages {
         if message.counted.is_empty() {
             continue;
@@ -316,17 +312,15 @@ async fn pass_once(
             }
             let mut alone = Chunk::default();
             if alone.add_message(batch_id, &billed) {
-                chunk.apply(app, &mut report).await?;
-                chunk = alone;
+                ready.push(std::mem::replace(&mut chunk, alone));
                 continue;
             }
         }
         // Too large for a chunk, or applied before (maybe split): alone, chunk by chunk.
-        chunk.apply(app, &mut report).await?;
-        chunk = Chunk::default();
-        apply_split(app, batch_id, billed, &mut report).await?;
+        ready.extend(split(batch_id, billed));
     }
-    chunk.apply(app, &mut report).await?;
+    ready.push(chunk);
+    apply_chunks(app, ready, &mut report).await?;
     Ok(report)
 }
 
@@ -370,7 +364,7 @@ async fn claim_pass<'a>(
     }
     for round in rounds {
         let mut claims = Vec::with_capacity(round.len());
-        for window in round.chunks(CLAIMS_IN_FLIGHT_MAX) {
+        for window in round.chunks(app.usage_claims_in_flight.max(1)) {
             let mut in_flight = tokio::task::JoinSet::new();
             for (slot, (m, event)) in window.iter().enumerate() {
                 let ledger = app.ledger.clone();
@@ -417,25 +411,79 @@ async fn claim_pass<'a>(
 
 /// A message that does not fit a chunk of its own, or was applied before: its events in
 /// chunks of its own, `{batch_id}#0`, `#1`, …, each finding its marker if applied before.
-async fn apply_split(
-    app: &App,
-    batch_id: &str,
-    billed: Vec<(&UsageEvent, Billing)>,
-    report: &mut AggregationReport,
-) -> Result<(), Attempt> {
+fn split(batch_id: &str, billed: Vec<(&UsageEvent, Billing)>) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
     let mut chunk = Chunk::default();
-    let mut number = 0;
     for (event, billing) in billed {
         if !chunk.fits(event, &billing) {
-            chunk.markers.push(format!("{batch_id}#{number}"));
-            chunk.apply(app, report).await?;
-            chunk = Chunk::default();
-            number += 1;
+            chunk.markers.push(format!("{batch_id}#{}", chunks.len()));
+            chunks.push(std::mem::take(&mut chunk));
         }
         chunk.add(event, billing);
     }
-    chunk.markers.push(format!("{batch_id}#{number}"));
-    chunk.apply(app, report).await
+    chunk.markers.push(format!("{batch_id}#{}", chunks.len()));
+    chunks.push(chunk);
+    chunks
+}
+
+/// Whether a commit failed only because another transaction held one of its items: it wrote
+/// nothing, and the same transaction may be sent again.
+fn met_another_transaction(error: &billing_ledger::LedgerError) -> bool {
+    use billing_store::{CancellationReason, StoreError};
+    match error {
+        billing_ledger::LedgerError::Store(StoreError::TransactionConflict) => true,
+        billing_ledger::LedgerError::Store(StoreError::TransactionCanceled { reasons }) => {
+            reasons.contains(&CancellationReason::TransactionConflict)
+                && !reasons.contains(&CancellationReason::ConditionFailed)
+        }
+        _ => false,
+    }
+}
+
+/// Chunk transactions in flight at once: the embedded store folds them into one fsync'd
+/// commit (its writer applies them one after another), DynamoDB runs them side by side.
+const CHUNKS_IN_FLIGHT_MAX: usize = 64;
+/// Times a chunk meeting another transaction is sent again before its pass retries.
+const CHUNK_CONFLICT_RETRIES: u32 = 8;
+
+/// Commits a pass's chunks, several at once. Each is applied or not on its own; the first
+/// failure is returned once every chunk in flight has finished.
+async fn apply_chunks(
+    app: &App,
+    chunks: Vec<Chunk>,
+    report: &mut AggregationReport,
+) -> Result<(), Attempt> {
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut first_failure = None;
+    let mut chunks = chunks.into_iter().filter(|chunk| chunk.events > 0);
+    loop {
+        while in_flight.len() < CHUNKS_IN_FLIGHT_MAX {
+            let Some(chunk) = chunks.next() else { break };
+            let app = app.clone();
+            in_flight.spawn(async move {
+                let mut applied = AggregationReport::default();
+                chunk.apply(&app, &mut applied).await.map(|()| applied)
+            });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok(Ok(applied)) => {
+                report.counted += applied.counted;
+                report.late += applied.late;
+            }
+            Ok(Err(attempt)) => {
+                first_failure.get_or_insert(attempt);
+            }
+            Err(stopped) => {
+                first_failure.get_or_insert(Attempt::Fail(AppError::Internal(format!(
+                    "an aggregation chunk task stopped: {stopped}"
+                ))));
+            }
+        }
+    }
+    first_failure.map_or(Ok(()), Err)
 }
 
 #[derive(Default, Clone)]
@@ -541,10 +589,8 @@ impl Chunk {
         }
     }
 
-    async fn apply(&self, app: &App, report: &mut AggregationReport) -> Result<(), Attempt> {
-        if self.events == 0 {
-            return Ok(());
-        }
+    /// The chunk's transaction: sums, late usage, period checks, then its markers.
+    fn change(&self, now: Timestamp) -> Result<Change, Attempt> {
         let mut change = Change::new();
         for ((user, metric, second), quantity) in &self.per_second {
             change.add_usage(user, metric, *second, *quantity);
@@ -555,11 +601,30 @@ impl Chunk {
         for (subscription_id, period_start) in &self.open_periods {
             change.require_period_open(subscription_id, *period_start);
         }
-        let now = app.clock.now().await?;
         for marker in &self.markers {
             change.mark_usage_batch_applied(marker, now)?;
         }
-        match app.ledger.commit(change).await {
+        Ok(change)
+    }
+
+    async fn apply(&self, app: &App, report: &mut AggregationReport) -> Result<(), Attempt> {
+        if self.events == 0 {
+            return Ok(());
+        }
+        let now = app.clock.now().await?;
+        // Chunks of concurrent passes add to the same sums and period versions: a DynamoDB
+        // transaction that met another one wrote nothing and is sent again as it is.
+        let mut outcome = app.ledger.commit(self.change(now)?).await;
+        for lost in 0..CHUNK_CONFLICT_RETRIES {
+            if !outcome.as_ref().is_err_and(met_another_transaction) {
+                break;
+            }
+            let ceiling = 1_u64 << lost.min(6);
+            let pause = rand::Rng::random_range(&mut rand::rng(), 1..=ceiling);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            outcome = app.ledger.commit(self.change(now)?).await;
+        }
+        match outcome {
             Ok(()) => {
                 report.counted += self.events;
                 report.late += self.late_events;

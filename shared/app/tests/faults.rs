@@ -299,7 +299,9 @@ mod cases {
     /// at once, some passes holding a message twice: each event counts once, and so does the
     /// usage per day.
     pub async fn passes_of_many_messages_delivered_twice_count_once(table: Arc<dyn Table>) {
-        let app = app_on(Ledger::new(table));
+        let mut app = app_on(Ledger::new(table));
+        // Four passes at once: DynamoDB Local times out on its locks at the default width.
+        app.usage_claims_in_flight = 16;
         let users = metered_users(&app, 3).await;
         let (messages, totals) = usage_messages(&users, 120, 5);
         let mut deliveries: Vec<QueuedUsage> =
@@ -381,10 +383,14 @@ mod cases {
                     "fault {fault:?} at write {nth}: usage per day counted once"
                 );
             }
-            assert!(
-                part_done_seen,
-                "fault {fault:?}: some fault left the pass part done (it had several chunks)"
-            );
+            // Before a chunk's write, the pass stops with that chunk unwritten; after it (the
+            // write made, its answer lost) every chunk may be written, the pass still failed.
+            if matches!(fault, Fault::Before) {
+                assert!(
+                    part_done_seen,
+                    "some fault left the pass part done (it had several chunks)"
+                );
+            }
         }
     }
 
