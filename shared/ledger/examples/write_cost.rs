@@ -124,9 +124,13 @@ async fn main() {
     );
     println!("| --- | --- | --- | --- |");
     let passes: [(&str, usize, usize); 3] = [
-        ("90 messages, 1 user, in 1 second", 90, 1),
-        ("90 messages, 1 user, in 10 seconds", 90, 10),
-        ("90 messages, 1 user, in 90 seconds (sparse)", 90, 90),
+        ("90 messages, 1 user, in 1 second (one chunk)", 90, 1),
+        ("80 messages, 1 user, in 10 seconds (one chunk)", 80, 10),
+        (
+            "45 messages, 1 user, in 45 seconds (sparse, one chunk)",
+            45,
+            45,
+        ),
     ];
     for (index, (label, count, seconds)) in passes.into_iter().enumerate() {
         let events = events(&format!("p{index}"), count, seconds);
