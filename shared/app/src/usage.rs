@@ -440,9 +440,6 @@ fn met_another_transaction(error: &billing_ledger::LedgerError) -> bool {
     }
 }
 
-/// Chunk transactions in flight at once: the embedded store folds them into one fsync'd
-/// commit (its writer applies them one after another), DynamoDB runs them side by side.
-const CHUNKS_IN_FLIGHT_MAX: usize = 64;
 /// Times a chunk meeting another transaction is sent again before its pass retries.
 const CHUNK_CONFLICT_RETRIES: u32 = 8;
 
@@ -457,7 +454,7 @@ async fn apply_chunks(
     let mut first_failure = None;
     let mut chunks = chunks.into_iter().filter(|chunk| chunk.events > 0);
     loop {
-        while in_flight.len() < CHUNKS_IN_FLIGHT_MAX {
+        while in_flight.len() < app.usage_chunks_in_flight.max(1) {
             let Some(chunk) = chunks.next() else { break };
             let app = app.clone();
             in_flight.spawn(async move {

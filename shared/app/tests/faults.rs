@@ -302,6 +302,7 @@ mod cases {
         let mut app = app_on(Ledger::new(table));
         // Four passes at once: DynamoDB Local times out on its locks at the default width.
         app.usage_claims_in_flight = 16;
+        app.usage_chunks_in_flight = 4;
         let users = metered_users(&app, 3).await;
         let (messages, totals) = usage_messages(&users, 120, 5);
         let mut deliveries: Vec<QueuedUsage> =
@@ -347,7 +348,10 @@ mod cases {
             for nth in u64::try_from(MESSAGES).unwrap() + 1.. {
                 let (table, _keep) = fixture().await;
                 let faulty = Arc::new(FaultyTable::new(table));
-                let app = app_on(Ledger::new(faulty.clone()));
+                let mut app = app_on(Ledger::new(faulty.clone()));
+                // DynamoDB Local times out on its own locks at the default widths.
+                app.usage_claims_in_flight = 32;
+                app.usage_chunks_in_flight = 4;
                 let users = metered_users(&app, 3).await;
                 let (messages, totals) = usage_messages(&users, MESSAGES, 1);
                 let total: u64 = totals.values().sum();
