@@ -49,6 +49,9 @@ run: toolchain
 	@if [ -f web/package.json ]; then (cd web && npm ci && npm run build); fi
 	cargo run --release --locked --bin billing-local
 
-## The benchmarks of BENCHMARKS.md (not part of `make test`: figures are not assertions).
-bench:
-	cargo bench -p billing-core --bench hot_paths
+## The benchmarks of BENCHMARKS.md (not part of `make test`: figures are not assertions; the
+## one check is that no accepted event is lost): ingest with wrk against billing-local and a
+## no-store handler in the same run, aggregation, DynamoDB write units, the core's hot paths
+## (infra/bench.sh; its report in $(CARGO_TARGET_DIR)/bench-report.md).
+bench: toolchain
+	infra/bench.sh

@@ -21,7 +21,20 @@ pub struct App {
     /// How long one payment attempt holds its invoice's lease: longer than the gateway calls
     /// of an attempt can take, so only a dead holder's lease ever expires.
     pub payment_lease_seconds: i64,
+    /// Usage claims an aggregation pass keeps in flight at once (issue 18): the embedded store
+    /// folds them into one fsync'd commit per writer batch, DynamoDB answers them in parallel.
+    /// DynamoDB Local, a single-process emulator, times out on its own locks with many
+    /// concurrent passes at this width; its multi-pass tests use less.
+    pub usage_claims_in_flight: usize,
+    /// Chunk transactions of a pass in flight at once (the embedded writer folds them into one
+    /// commit; DynamoDB runs them side by side, resending one that met another).
+    pub usage_chunks_in_flight: usize,
 }
+
+/// The default width of an aggregation pass's claims (the embedded writer's batch, twice).
+pub const USAGE_CLAIMS_IN_FLIGHT: usize = 1_024;
+/// The default number of a pass's chunk transactions in flight.
+pub const USAGE_CHUNKS_IN_FLIGHT: usize = 64;
 
 /// The default payment lease: three gateway calls with their timeouts and backoff fit well.
 pub const PAYMENT_LEASE_SECONDS: i64 = 120;
@@ -40,6 +53,8 @@ impl App {
             dunning: DunningSchedule::default(),
             transient_retry: TransientRetry::default(),
             payment_lease_seconds: PAYMENT_LEASE_SECONDS,
+            usage_claims_in_flight: USAGE_CLAIMS_IN_FLIGHT,
+            usage_chunks_in_flight: USAGE_CHUNKS_IN_FLIGHT,
         }
     }
 

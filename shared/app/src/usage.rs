@@ -128,6 +128,7 @@ pub struct AggregationReport {
 /// Where one counted event goes: into the per-second sums always (the summary is every
 /// event), and for billing either the open period (checked unsealed) or a closed period's
 /// late usage, or nowhere (no subscription prices it, or it fell in a trial).
+#[derive(Clone)]
 enum Billing {
     OnTime {
         subscription_id: String,
@@ -212,66 +213,285 @@ async fn late_billing(
     )))
 }
 
-/// Aggregates one queued batch exactly once: claims its events, then adds the counted ones in
-/// chunks that each fit one transaction with their own marker. Rerunning a batch (a crash, a
-/// redelivery) finds its claims and markers and adds nothing twice; a period sealed by the
-/// invoice run meanwhile turns its usage late on the retry.
+/// Aggregates one queued batch exactly once: a pass of one message ([`aggregate_pass`]).
 pub async fn aggregate_batch(
     app: &App,
     batch: &QueuedUsage,
 ) -> Result<AggregationReport, AppError> {
-    retry_races(|| async {
-        let mut report = AggregationReport::default();
-        let mut counted = Vec::with_capacity(batch.events.len());
+    aggregate_pass(app, std::slice::from_ref(batch)).await
+}
+
+/// One message of a pass: its events this pass counts (claimed by it) and its duplicates.
+struct PassMessage<'a> {
+    batch: &'a QueuedUsage,
+    counted: Vec<&'a UsageEvent>,
+    duplicates: u64,
+}
+
+/// Aggregates many queued messages exactly once in one pass: claims every event (one
+/// conditional write each, by its own message's id), then adds the counted ones in chunks
+/// that each fit one transaction. A chunk holds whole messages and, in the same transaction
+/// as their per-second sums, late usage, period checks and day counters (each written once
+/// per chunk, whatever the number of messages), one marker per message it applies
+/// (`{message id}#0`). A message too large for a chunk of its own is split over chunks of its
+/// own (`{message id}#n`), as a pass of one message always did.
+///
+/// Rerunning any message, in any pass with any neighbours (a crash, a redelivery), finds its
+/// claims (`OursAgain`) and its marker and adds nothing twice: a chunk whose commit meets an
+/// existing marker is retried with the markers read first, and a message already marked is
+/// replayed alone, where each of its chunks finds its marker. A period sealed by the invoice
+/// run meanwhile turns its usage late on the retry.
+pub async fn aggregate_pass(
+    app: &App,
+    batches: &[QueuedUsage],
+) -> Result<AggregationReport, AppError> {
+    let mut read_markers = false;
+    retry_races(|| {
+        let check = read_markers;
+        read_markers = true;
+        async move { pass_once(app, batches, check).await }
+    })
+    .await
+}
+
+async fn pass_once(
+    app: &App,
+    batches: &[QueuedUsage],
+    read_markers: bool,
+) -> Result<AggregationReport, Attempt> {
+    let mut report = AggregationReport::default();
+    // A message twice in one pass (SQS may deliver a message twice): the later copy is a
+    // redelivery of the first, its events duplicates.
+    let mut ids = HashSet::with_capacity(batches.len());
+    let mut repeated = 0;
+    let distinct: Vec<QueuedUsage> = batches
+        .iter()
+        .filter(|batch| {
+            let first = ids.insert(batch.batch_id.as_str());
+            if !first {
+                repeated += batch.events.len() as u64;
+            }
+            first
+        })
+        .cloned()
+        .collect();
+    report.duplicates += repeated;
+    let mut messages = claim_pass(app, &distinct).await?;
+    for message in &messages {
+        report.duplicates += message.duplicates;
+    }
+    let now = app.clock.now().await?;
+    let mut subscriptions = PricingCache::default();
+    let mut chunk = Chunk::default();
+    let mut ready = Vec::new();
+    for message in &mut messages {
+        if message.counted.is_empty() {
+            continue;
+        }
+        let batch_id = &message.batch.batch_id;
+        let mut billed = Vec::with_capacity(message.counted.len());
+        for event in &message.counted {
+            billed.push((
+                *event,
+                billing_of(app, event, &mut subscriptions, now).await?,
+            ));
+        }
+        // Only after a lost race (or an earlier run) can a marker exist: the first run of a
+        // pass reads none, its commit's conditions find any.
+        let marked = read_markers
+            && app
+                .ledger
+                .usage_batch_applied(&format!("{batch_id}#0"))
+                .await
+                .map_err(AppError::from)?;
+        if !marked {
+            let mut joined = chunk.clone();
+            if joined.add_message(batch_id, &billed) {
+                chunk = joined;
+                continue;
+            }
+            let mut alone = Chunk::default();
+            if alone.add_message(batch_id, &billed) {
+                ready.push(std::mem::replace(&mut chunk, alone));
+                continue;
+            }
+        }
+        // Too large for a chunk, or applied before (maybe split): alone, chunk by chunk.
+        ready.extend(split(batch_id, billed));
+    }
+    ready.push(chunk);
+    apply_chunks(app, ready, &mut report).await?;
+    Ok(report)
+}
+
+/// Claims every event of `batches` for its own message, in pass order: the first copy of an
+/// event in the pass is claimed first, so the first accepted copy is the one that counts. The
+/// first copies of distinct events are claimed concurrently (they touch distinct items), each
+/// further copy in a later round.
+async fn claim_pass<'a>(
+    app: &App,
+    batches: &'a [QueuedUsage],
+) -> Result<Vec<PassMessage<'a>>, Attempt> {
+    let mut messages: Vec<PassMessage<'a>> = batches
+        .iter()
+        .map(|batch| PassMessage {
+            batch,
+            counted: Vec::with_capacity(batch.events.len()),
+            duplicates: 0,
+        })
+        .collect();
+    // (message, event) to claim, per round: round r holds the (r+1)-th copy in the pass.
+    let mut rounds: Vec<Vec<(usize, &'a UsageEvent)>> = Vec::new();
+    let mut copies: HashMap<(&'a str, &'a str), usize> = HashMap::new();
+    for (m, batch) in batches.iter().enumerate() {
         // A producer may put the same event twice in one request: the second copy finds the
         // batch's own claim, which is indistinguishable from a redelivery, so it is dropped
         // here before claiming.
         let mut seen = HashSet::with_capacity(batch.events.len());
         for event in &batch.events {
-            if !seen.insert((event.user_id.as_str(), event.id.as_str())) {
-                report.duplicates += 1;
+            let key = (event.user_id.as_str(), event.id.as_str());
+            if !seen.insert(key) {
+                messages[m].duplicates += 1;
                 continue;
             }
-            match app
-                .ledger
-                .claim_usage_event(event, &batch.batch_id)
-                .await
-                .map_err(AppError::from)?
-            {
-                UsageClaim::Duplicate => report.duplicates += 1,
-                UsageClaim::New | UsageClaim::OursAgain => counted.push(event),
+            let copy = copies.entry(key).or_insert(0);
+            if rounds.len() <= *copy {
+                rounds.push(Vec::new());
+            }
+            rounds[*copy].push((m, event));
+            *copy += 1;
+        }
+    }
+    for round in rounds {
+        let mut claims = Vec::with_capacity(round.len());
+        for window in round.chunks(app.usage_claims_in_flight.max(1)) {
+            let mut in_flight = tokio::task::JoinSet::new();
+            for (slot, (m, event)) in window.iter().enumerate() {
+                let ledger = app.ledger.clone();
+                let event = (*event).clone();
+                let batch_id = batches[*m].batch_id.clone();
+                in_flight.spawn(async move {
+                    (slot, ledger.claim_usage_event(&event, &batch_id).await)
+                });
+            }
+            let mut outcomes = vec![None; window.len()];
+            while let Some(joined) = in_flight.join_next().await {
+                let (slot, outcome) = joined
+                    .map_err(|e| AppError::Internal(format!("a usage claim task stopped: {e}")))?;
+                outcomes[slot] = Some(outcome.map_err(AppError::from)?);
+            }
+            claims.extend(window.iter().zip(outcomes));
+        }
+        for ((m, event), claim) in claims {
+            match claim {
+                Some(UsageClaim::Duplicate) => messages[*m].duplicates += 1,
+                Some(UsageClaim::New | UsageClaim::OursAgain) => messages[*m].counted.push(event),
+                None => {
+                    return Err(AppError::Internal("a usage claim had no outcome".into()).into());
+                }
             }
         }
-        let mut subscriptions = PricingCache::default();
-        let mut chunk = Chunk::default();
-        let mut chunk_number = 0;
-        let now = app.clock.now().await?;
-        for event in counted {
-            let billing = billing_of(app, event, &mut subscriptions, now).await?;
-            if !chunk.fits(event, &billing) {
-                chunk
-                    .apply(app, &batch.batch_id, chunk_number, &mut report)
-                    .await?;
-                chunk = Chunk::default();
-                chunk_number += 1;
-            }
-            chunk.add(event, billing);
+    }
+    // Each message's events in its own order, whatever round claimed them.
+    for (message, batch) in messages.iter_mut().zip(batches) {
+        if message.counted.len() > 1 {
+            let order: HashMap<*const UsageEvent, usize> = batch
+                .events
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (std::ptr::from_ref(e), i))
+                .collect();
+            message
+                .counted
+                .sort_by_key(|e| order.get(&std::ptr::from_ref(*e)).copied());
         }
-        chunk
-            .apply(app, &batch.batch_id, chunk_number, &mut report)
-            .await?;
-        Ok(report)
-    })
-    .await
+    }
+    Ok(messages)
 }
 
-#[derive(Default)]
+/// A message that does not fit a chunk of its own, or was applied before: its events in
+/// chunks of its own, `{batch_id}#0`, `#1`, …, each finding its marker if applied before.
+fn split(batch_id: &str, billed: Vec<(&UsageEvent, Billing)>) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    let mut chunk = Chunk::default();
+    for (event, billing) in billed {
+        if !chunk.fits(event, &billing) {
+            chunk.markers.push(format!("{batch_id}#{}", chunks.len()));
+            chunks.push(std::mem::take(&mut chunk));
+        }
+        chunk.add(event, billing);
+    }
+    chunk.markers.push(format!("{batch_id}#{}", chunks.len()));
+    chunks.push(chunk);
+    chunks
+}
+
+/// Whether a commit failed only because another transaction held one of its items: it wrote
+/// nothing, and the same transaction may be sent again.
+fn met_another_transaction(error: &billing_ledger::LedgerError) -> bool {
+    use billing_store::{CancellationReason, StoreError};
+    match error {
+        billing_ledger::LedgerError::Store(StoreError::TransactionConflict) => true,
+        billing_ledger::LedgerError::Store(StoreError::TransactionCanceled { reasons }) => {
+            reasons.contains(&CancellationReason::TransactionConflict)
+                && !reasons.contains(&CancellationReason::ConditionFailed)
+        }
+        _ => false,
+    }
+}
+
+/// Times a chunk meeting another transaction is sent again before its pass retries.
+const CHUNK_CONFLICT_RETRIES: u32 = 8;
+
+/// Commits a pass's chunks, several at once. Each is applied or not on its own; the first
+/// failure is returned once every chunk in flight has finished.
+async fn apply_chunks(
+    app: &App,
+    chunks: Vec<Chunk>,
+    report: &mut AggregationReport,
+) -> Result<(), Attempt> {
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut first_failure = None;
+    let mut chunks = chunks.into_iter().filter(|chunk| chunk.events > 0);
+    loop {
+        while in_flight.len() < app.usage_chunks_in_flight.max(1) {
+            let Some(chunk) = chunks.next() else { break };
+            let app = app.clone();
+            in_flight.spawn(async move {
+                let mut applied = AggregationReport::default();
+                chunk.apply(&app, &mut applied).await.map(|()| applied)
+            });
+        }
+        let Some(joined) = in_flight.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok(Ok(applied)) => {
+                report.counted += applied.counted;
+                report.late += applied.late;
+            }
+            Ok(Err(attempt)) => {
+                first_failure.get_or_insert(attempt);
+            }
+            Err(stopped) => {
+                first_failure.get_or_insert(Attempt::Fail(AppError::Internal(format!(
+                    "an aggregation chunk task stopped: {stopped}"
+                ))));
+            }
+        }
+    }
+    first_failure.map_or(Ok(()), Err)
+}
+
+#[derive(Default, Clone)]
 struct Chunk {
     per_second: BTreeMap<(String, String, Timestamp), u64>,
     late: BTreeMap<(String, Timestamp, String), (LateUsage, Timestamp)>,
     open_periods: BTreeSet<(String, Timestamp)>,
     /// The usage-per-day counter items the per-second sums add to, as `(pk, sk)`.
     day_counters: BTreeSet<(String, String)>,
+    /// The marker of each message (or message part) this chunk applies.
+    markers: Vec<String>,
     events: u64,
     late_events: u64,
 }
@@ -292,7 +512,20 @@ impl Chunk {
             + self.late.len()
             + 2 * self.open_periods.len()
             + self.day_counters.len()
-            + 1
+            + self.markers.len().max(1)
+    }
+
+    /// Adds a whole message with its marker; false (the chunk then must be dropped) when the
+    /// transaction would outgrow its limit.
+    fn add_message(&mut self, batch_id: &str, billed: &[(&UsageEvent, Billing)]) -> bool {
+        self.markers.push(format!("{batch_id}#0"));
+        for (event, billing) in billed {
+            self.add(event, billing.clone());
+            if self.writes() > WRITES_PER_CHUNK_MAX {
+                return false;
+            }
+        }
+        self.writes() <= WRITES_PER_CHUNK_MAX
     }
 
     /// Whether `event` can join without the transaction outgrowing its limit.
@@ -353,17 +586,8 @@ impl Chunk {
         }
     }
 
-    async fn apply(
-        &self,
-        app: &App,
-        batch_id: &str,
-        number: usize,
-        report: &mut AggregationReport,
-    ) -> Result<(), Attempt> {
-        if self.events == 0 {
-            return Ok(());
-        }
-        let marker = format!("{batch_id}#{number}");
+    /// The chunk's transaction: sums, late usage, period checks, then its markers.
+    fn change(&self, now: Timestamp) -> Result<Change, Attempt> {
         let mut change = Change::new();
         for ((user, metric, second), quantity) in &self.per_second {
             change.add_usage(user, metric, *second, *quantity);
@@ -374,19 +598,48 @@ impl Chunk {
         for (subscription_id, period_start) in &self.open_periods {
             change.require_period_open(subscription_id, *period_start);
         }
+        for marker in &self.markers {
+            change.mark_usage_batch_applied(marker, now)?;
+        }
+        Ok(change)
+    }
+
+    async fn apply(&self, app: &App, report: &mut AggregationReport) -> Result<(), Attempt> {
+        if self.events == 0 {
+            return Ok(());
+        }
         let now = app.clock.now().await?;
-        change.mark_usage_batch_applied(&marker, now)?;
-        match app.ledger.commit(change).await {
+        // Chunks of concurrent passes add to the same sums and period versions: a DynamoDB
+        // transaction that met another one wrote nothing and is sent again as it is.
+        let mut outcome = app.ledger.commit(self.change(now)?).await;
+        for lost in 0..CHUNK_CONFLICT_RETRIES {
+            if !outcome.as_ref().is_err_and(met_another_transaction) {
+                break;
+            }
+            let ceiling = 1_u64 << lost.min(6);
+            let pause = rand::Rng::random_range(&mut rand::rng(), 1..=ceiling);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            outcome = app.ledger.commit(self.change(now)?).await;
+        }
+        match outcome {
             Ok(()) => {
                 report.counted += self.events;
                 report.late += self.late_events;
                 Ok(())
             }
-            // Applied by an earlier run of this batch: nothing to add.
-            Err(error) if error.conflicts() == [Conflict::UsageBatchApplied] => {
+            // One message (part) applied by an earlier run: nothing to add.
+            Err(error)
+                if self.markers.len() == 1
+                    && error.conflicts() == [Conflict::UsageBatchApplied] =>
+            {
                 report.counted += self.events;
                 report.late += self.late_events;
                 Ok(())
+            }
+            // Some message of the chunk was applied meanwhile (another runner, or an earlier
+            // run of it): retry, reading the markers, so it is replayed alone.
+            Err(error) if error.has_conflict(|c| *c == Conflict::UsageBatchApplied) => {
+                Err(Attempt::Race)
             }
             // The invoice run sealed a period meanwhile: retry, and its usage is late.
             Err(error) if error.has_conflict(|c| *c == Conflict::UsagePeriodSealed) => {
@@ -397,22 +650,47 @@ impl Chunk {
     }
 }
 
-/// Aggregates every batch waiting in the durable queue, in arrival order.
+/// Messages one local read takes from the durable queue, and events one pass aggregates.
+const MESSAGES_PER_PASS_MAX: usize = 1_000;
+const EVENTS_PER_PASS_MAX: usize = 20_000;
+
+/// Aggregates every batch waiting in the durable queue, in arrival order, many per pass; a
+/// pass's messages leave the queue once it has applied them all.
 pub async fn drain_usage_queue(app: &App) -> Result<AggregationReport, AppError> {
     let mut total = AggregationReport::default();
     loop {
-        let batches = app.ledger.queued_usage(16).await?;
+        let batches = app.ledger.queued_usage(MESSAGES_PER_PASS_MAX).await?;
         if batches.is_empty() {
             return Ok(total);
         }
-        for batch in &batches {
-            let report = aggregate_batch(app, batch).await?;
+        let mut rest = batches.as_slice();
+        while !rest.is_empty() {
+            // Whole messages up to EVENTS_PER_PASS_MAX events (at least one message).
+            let mut take = 0;
+            let mut events = 0;
+            while take < rest.len()
+                && (take == 0 || events + rest[take].events.len() <= EVENTS_PER_PASS_MAX)
+            {
+                events += rest[take].events.len();
+                take += 1;
+            }
+            let (pass, after) = rest.split_at(take);
+            rest = after;
+            let report = aggregate_pass(app, pass).await?;
             app.metrics
                 .usage_aggregated(report.counted, report.duplicates, report.late);
             total.counted += report.counted;
             total.duplicates += report.duplicates;
             total.late += report.late;
-            app.ledger.dequeue_usage(batch).await?;
+            let mut dequeues = tokio::task::JoinSet::new();
+            for batch in pass {
+                let ledger = app.ledger.clone();
+                let batch = batch.clone();
+                dequeues.spawn(async move { ledger.dequeue_usage(&batch).await });
+            }
+            while let Some(done) = dequeues.join_next().await {
+                done.map_err(|e| AppError::Internal(format!("a dequeue task stopped: {e}")))??;
+            }
         }
     }
 }

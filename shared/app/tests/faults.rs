@@ -294,6 +294,110 @@ mod cases {
         }
     }
 
+    /// Issue 18: passes of many messages (as the SQS function and the local drain run them),
+    /// every message delivered twice, shuffled, in passes of different sizes by four consumers
+    /// at once, some passes holding a message twice: each event counts once, and so does the
+    /// usage per day.
+    pub async fn passes_of_many_messages_delivered_twice_count_once(table: Arc<dyn Table>) {
+        let mut app = app_on(Ledger::new(table));
+        // Four passes at once: DynamoDB Local times out on its locks at the default width.
+        app.usage_claims_in_flight = 16;
+        app.usage_chunks_in_flight = 4;
+        let users = metered_users(&app, 3).await;
+        let (messages, totals) = usage_messages(&users, 120, 5);
+        let mut deliveries: Vec<QueuedUsage> =
+            messages.iter().chain(messages.iter()).cloned().collect();
+        deliveries.shuffle(&mut rand::rngs::StdRng::seed_from_u64(18));
+        let mut consumers = tokio::task::JoinSet::new();
+        for (c, share) in deliveries.chunks(deliveries.len().div_ceil(4)).enumerate() {
+            let app = app.clone();
+            let share = share.to_vec();
+            consumers.spawn(async move {
+                for pass in share.chunks(7 + 11 * c) {
+                    usage::aggregate_pass(&app, pass).await.unwrap();
+                }
+            });
+        }
+        while let Some(done) = consumers.join_next().await {
+            done.unwrap();
+        }
+        // One pass holding each message twice adds nothing more.
+        let twice: Vec<QueuedUsage> = messages[..10]
+            .iter()
+            .chain(messages[..10].iter())
+            .cloned()
+            .collect();
+        let again = usage::aggregate_pass(&app, &twice).await.unwrap();
+        assert_eq!(again.counted + again.duplicates, 100, "{again:?}");
+        for user_id in &users {
+            assert_eq!(january_usage(&app, user_id).await, totals[user_id]);
+        }
+        let per_day: i64 = counters(&app).await.usage.values().sum();
+        let total: u64 = totals.values().sum();
+        assert_eq!(per_day, i64::try_from(total).unwrap());
+    }
+
+    /// Issue 18: a pass of 150 one-event messages commits in several chunks; a fault at each
+    /// of its chunk commits (before or after the write) leaves it part done, and a rerun in
+    /// passes grouped differently finishes it with every event counted once.
+    pub async fn a_pass_that_dies_mid_way_is_finished_by_a_rerun(fixture: fn() -> FixtureFuture) {
+        const MESSAGES: usize = 150;
+        for fault in [Fault::Before, Fault::After] {
+            let mut part_done_seen = false;
+            // The claims are the first MESSAGES writes; the chunk commits follow.
+            for nth in u64::try_from(MESSAGES).unwrap() + 1.. {
+                let (table, _keep) = fixture().await;
+                let faulty = Arc::new(FaultyTable::new(table));
+                let mut app = app_on(Ledger::new(faulty.clone()));
+                // DynamoDB Local times out on its own locks at the default widths.
+                app.usage_claims_in_flight = 32;
+                app.usage_chunks_in_flight = 4;
+                let users = metered_users(&app, 3).await;
+                let (messages, totals) = usage_messages(&users, MESSAGES, 1);
+                let total: u64 = totals.values().sum();
+                faulty.arm(nth, fault);
+                let died = usage::aggregate_pass(&app, &messages).await.is_err();
+                if !faulty.disarm() {
+                    assert!(!died);
+                    break;
+                }
+                let mut partial = 0;
+                for user_id in &users {
+                    partial += january_usage(&app, user_id).await;
+                }
+                assert!(partial <= total, "fault {fault:?} at write {nth}");
+                if partial > 0 && partial < total {
+                    part_done_seen = true;
+                }
+                for pass in messages.chunks(33) {
+                    usage::aggregate_pass(&app, pass).await.unwrap();
+                }
+                usage::aggregate_pass(&app, &messages).await.unwrap();
+                for user_id in &users {
+                    assert_eq!(
+                        january_usage(&app, user_id).await,
+                        totals[user_id],
+                        "fault {fault:?} at write {nth}"
+                    );
+                }
+                let per_day: i64 = counters(&app).await.usage.values().sum();
+                assert_eq!(
+                    per_day,
+                    i64::try_from(total).unwrap(),
+                    "fault {fault:?} at write {nth}: usage per day counted once"
+                );
+            }
+            // Before a chunk's write, the pass stops with that chunk unwritten; after it (the
+            // write made, its answer lost) every chunk may be written, the pass still failed.
+            if matches!(fault, Fault::Before) {
+                assert!(
+                    part_done_seen,
+                    "some fault left the pass part done (it had several chunks)"
+                );
+            }
+        }
+    }
+
     /// Issue 16.6: a charge that succeeded is answered as one even when releasing its lease
     /// fails afterwards (the lease expires); a webhook whose event could not be recorded is a
     /// failure (5xx, so Stripe delivers it again), never "redelivered".
@@ -627,10 +731,12 @@ macro_rules! on_every_backend {
 on_every_backend!(
     tables:
         every_usage_message_delivered_twice_and_shuffled_counts_once,
+        passes_of_many_messages_delivered_twice_count_once,
         an_attempt_that_died_after_charging_is_resolved_with_its_own_request,
         error_paths_tell_the_truth;
     fixtures:
         a_fault_at_each_write_of_the_aggregator_then_a_rerun_counts_once,
+        a_pass_that_dies_mid_way_is_finished_by_a_rerun,
         a_fault_at_each_write_of_the_payment_path_then_a_rerun_charges_once,
 );
 

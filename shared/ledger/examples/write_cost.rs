@@ -115,6 +115,59 @@ async fn main() {
         );
     }
 
+    // Issue 18: one aggregation pass over many one-event messages (one per request, the
+    // worst case), as `billing_app::usage::aggregate_pass` writes it: a claim per event, then
+    // one transaction per chunk with the per-second sums, the day counters and the period
+    // check once, and one marker per message.
+    println!(
+        "\n| pass of one-event messages | claims: units reported | chunk transactions: writes, estimated WRU | WRU per event |"
+    );
+    println!("| --- | --- | --- | --- |");
+    let passes: [(&str, usize, usize); 3] = [
+        ("90 messages, 1 user, in 1 second (one chunk)", 90, 1),
+        ("80 messages, 1 user, in 10 seconds (one chunk)", 80, 10),
+        (
+            "45 messages, 1 user, in 45 seconds (sparse, one chunk)",
+            45,
+            45,
+        ),
+    ];
+    for (index, (label, count, seconds)) in passes.into_iter().enumerate() {
+        let events = events(&format!("p{index}"), count, seconds);
+        let before = table.consumed_write_milli_units();
+        let mut per_second: BTreeMap<(String, String, Timestamp), u64> = BTreeMap::new();
+        for (m, event) in events.iter().enumerate() {
+            let message = format!("pass-{index}-msg-{m}");
+            if ledger.claim_usage_event(event, &message).await.unwrap() != UsageClaim::Duplicate {
+                *per_second
+                    .entry((event.user_id.clone(), event.metric.clone(), event.timestamp))
+                    .or_default() += event.quantity;
+            }
+        }
+        let claims = table.consumed_write_milli_units() - before;
+        let mut change = Change::new();
+        for ((user, metric, second), quantity) in &per_second {
+            change.add_usage(user, metric, *second, *quantity);
+        }
+        for m in 0..count {
+            change
+                .mark_usage_batch_applied(
+                    &format!("pass-{index}-msg-{m}#0"),
+                    at("2027-01-20T00:00:00Z"),
+                )
+                .unwrap();
+        }
+        change.require_period_open("sub_w", at("2027-01-01T00:00:00Z"));
+        let (writes, estimate) = (change.len(), change.estimated_write_units());
+        ledger.commit(change).await.unwrap();
+        let count = u64::try_from(count).unwrap();
+        println!(
+            "| {label} | {} | {writes}, {estimate} | {} |",
+            units(claims),
+            units((count + estimate) * 1000 / count)
+        );
+    }
+
     // One renewal: seal the period, then the subscription, the invoice, its number and the
     // audit entries (each with its outbox event) in one transaction.
     let plan = PlanDraft {

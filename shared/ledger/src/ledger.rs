@@ -937,7 +937,8 @@ impl Ledger {
         let query = Query::partition(
             Index::Primary,
             keys::USAGE_QUEUE_PARTITION,
-            limit.clamp(1, PAGE_LIMIT_MAX),
+            // An aggregation pass takes many messages at once: the store's largest page.
+            limit.clamp(1, billing_store::limits::PAGE_SIZE_MAX),
         );
         let page = self.table.query(query).await?;
         page.items
