@@ -3,12 +3,12 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/billing/target
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: test lint unit deploy-check bench toolchain run
+.PHONY: test lint unit soak deploy-check bench toolchain run
 
 ## Every test: formatting, lints, unit, property and integration tests; the store's conformance
 ## suite runs against the embedded backend and against DynamoDB Local (started and stopped here);
 ## then the deployment: template lint, sam build, the Lambda artifacts under the runtime emulator.
-test: toolchain lint unit deploy-check
+test: toolchain lint unit soak deploy-check
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs), then run make test again" >&2; exit 1; }
@@ -22,6 +22,13 @@ lint:
 # billing-deploy-tests needs the release artifacts: deploy-check builds them and runs it.
 unit:
 	infra/with-services.sh infra/cargo-test.sh --workspace --locked --exclude billing-deploy-tests
+
+## docs/RELIABILITY.md's suite, short: the real billing-local SIGKILLed and restarted under
+## seeded mixed traffic, reconciled against what it accepted, on the embedded store and on
+## DynamoDB Local; then 200 connections of usage with a kill mid-run. The long version:
+## SOAK_SECONDS=600 SOAK_LOAD_SECONDS=60 make soak
+soak:
+	BILLING_SERVICES=dynamodb infra/with-services.sh infra/soak.sh
 
 ## template.yaml linted and built, every Lambda built with cargo-lambda and invoked under its
 ## Runtime API emulator (infra/deploy-check.sh; tools from PyPI via infra/deploy-tools.sh).
