@@ -33,7 +33,10 @@ pub struct Stats {
 
 /// What a POST finally got.
 pub enum Outcome {
-    Answer { status: u16, body: Value },
+    Answer {
+        status: u16,
+        body: Value,
+    },
     /// The key is held by a request that died with its process.
     InProgress,
 }
@@ -107,7 +110,9 @@ impl Api {
                         self.stats.unknown.fetch_add(1, Ordering::Relaxed);
                     }
                     if started.elapsed() > UNREACHABLE_MAX {
-                        return Err(format!("POST {path}: no answer for {UNREACHABLE_MAX:?}: {error}"));
+                        return Err(format!(
+                            "POST {path}: no answer for {UNREACHABLE_MAX:?}: {error}"
+                        ));
                     }
                     tokio::time::sleep(Duration::from_millis(30)).await;
                 }
@@ -118,7 +123,9 @@ impl Api {
                 Ok((status, _, body)) if status >= 500 => {
                     self.server_error(format!("POST {path} -> {status} {body}"));
                     if started.elapsed() > UNREACHABLE_MAX {
-                        return Err(format!("POST {path}: still {status} after {UNREACHABLE_MAX:?}"));
+                        return Err(format!(
+                            "POST {path}: still {status} after {UNREACHABLE_MAX:?}"
+                        ));
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -152,7 +159,11 @@ impl Api {
 
     /// A Stripe webhook delivery (no token, no Idempotency-Key: the event id is the key),
     /// delivered again when its answer is lost, as Stripe does.
-    pub async fn deliver_webhook(&self, body: &str, signature: &str) -> Result<(u16, Value), String> {
+    pub async fn deliver_webhook(
+        &self,
+        body: &str,
+        signature: &str,
+    ) -> Result<(u16, Value), String> {
         let started = Instant::now();
         loop {
             self.stats.requests.fetch_add(1, Ordering::Relaxed);

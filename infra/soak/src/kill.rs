@@ -145,7 +145,9 @@ impl Soak {
                 break;
             };
             let since = self.users[u].live.as_ref().map_or(now, |(_, s)| *s);
-            let lag = self.rng.random_range(1..=EVENT_LAG_MAX.min(now - since - 1).max(1));
+            let lag = self
+                .rng
+                .random_range(1..=EVENT_LAG_MAX.min(now - since - 1).max(1));
             self.next_event += 1;
             events.push(json!({"id": format!("e{}", self.next_event), "user_id": self.users[u].id,
                 "metric": METRIC, "quantity": self.rng.random_range(1..=1000u64), "timestamp": rfc3339(now - lag)}));
@@ -155,14 +157,18 @@ impl Soak {
             let accepted: Vec<String> = self.users[u].events.keys().take(50).cloned().collect();
             if let Some(id) = accepted.choose(&mut self.rng) {
                 self.counts.duplicates_sent += 1;
-                events.push(json!({"id": id, "user_id": self.users[u].id, "metric": METRIC,
-                    "quantity": 999_999, "timestamp": rfc3339(now - 1)}));
+                events.push(
+                    json!({"id": id, "user_id": self.users[u].id, "metric": METRIC,
+                    "quantity": 999_999, "timestamp": rfc3339(now - 1)}),
+                );
             }
         }
         let invalid = self.rng.random_bool(0.05);
         if invalid {
             let u = *candidates.choose(&mut self.rng)?;
-            events.push(json!({"id": "bad", "user_id": self.users[u].id, "metric": METRIC, "quantity": -1}));
+            events.push(
+                json!({"id": "bad", "user_id": self.users[u].id, "metric": METRIC, "quantity": -1}),
+            );
         }
         Some((json!({ "events": events }), invalid))
     }
@@ -318,7 +324,9 @@ impl Soak {
         let created = match self.api.post("/v1/subscriptions", &body, &key).await? {
             Outcome::Answer { status, body } => {
                 self.op("subscribe", status, &body);
-                (status == 201).then(|| body["id"].as_str().map(str::to_owned)).flatten()
+                (status == 201)
+                    .then(|| body["id"].as_str().map(str::to_owned))
+                    .flatten()
             }
             Outcome::InProgress => {
                 let known = &self.users[u].subscriptions;
@@ -365,11 +373,11 @@ impl Soak {
             return Ok(());
         };
         let (pay_key, run_key) = (self.key("pay"), self.key("payment-runs"));
+        let (path, empty) = (format!("/v1/invoices/{id}/pay"), json!({}));
         let (pay, run) = tokio::join!(
+            self.api.post(&path, &empty, &pay_key),
             self.api
-                .post(&format!("/v1/invoices/{id}/pay"), &json!({}), &pay_key),
-            self.api
-                .post_repeatable("/v1/payment-runs", &json!({}), &run_key)
+                .post_repeatable("/v1/payment-runs", &empty, &run_key)
         );
         if let Outcome::Answer { status, body } = pay? {
             self.op("pay", status, &body);
@@ -448,7 +456,11 @@ impl Soak {
         self.now = START;
         let (status, body) = self
             .api
-            .post_repeatable("/v1/test-clock", &json!({"now": rfc3339(START)}), "setup-clock")
+            .post_repeatable(
+                "/v1/test-clock",
+                &json!({"now": rfc3339(START)}),
+                "setup-clock",
+            )
             .await?;
         expect(status, 200, "setting the test clock", &body)?;
         for (code, amount) in PLANS {
@@ -495,6 +507,8 @@ impl Soak {
 
     /// Past every period end and every retry: what should be collected is.
     async fn settle(&mut self) -> Result<(), String> {
+        // Leases of attempts killed with their process expire first.
+        tokio::time::sleep(Duration::from_secs(PAYMENT_LEASE_SECONDS + 1)).await;
         self.advance(35 * DAY).await?;
         self.run("invoice-runs").await?;
         self.run("payment-runs").await?;
@@ -534,6 +548,10 @@ impl Soak {
         Ok(())
     }
 }
+
+/// A killed payment attempt holds its invoice this long (wall clock) before another attempt
+/// may resolve it: short, so the final collection need not wait two minutes.
+pub const PAYMENT_LEASE_SECONDS: u64 = 3;
 
 /// The secret billing-local is started with for `/v1/webhooks/stripe`.
 pub const WEBHOOK_SECRET: &str = "whsec_soak";
@@ -591,7 +609,11 @@ pub async fn run(
     // embedded store's files, billing-local's log), only its hash.
     let (status, created) = soak
         .api
-        .post_repeatable("/v1/tokens", &json!({"name": "soak", "scopes": ["read"]}), "setup-token")
+        .post_repeatable(
+            "/v1/tokens",
+            &json!({"name": "soak", "scopes": ["read"]}),
+            "setup-token",
+        )
         .await?;
     expect(status, 201, "creating a token", &created)?;
     let token = created["token"].as_str().unwrap_or_default().to_owned();
@@ -646,14 +668,21 @@ pub async fn run(
     let figures = reconcile(&mut soak).await?;
     let scanned = secrets_at_rest(&mut soak, &token, data_dir).await?;
 
-    let server_errors = stats.server_errors.lock().map(|e| e.clone()).unwrap_or_default();
+    let server_errors = stats
+        .server_errors
+        .lock()
+        .map(|e| e.clone())
+        .unwrap_or_default();
     for error in &server_errors {
         soak.discrepancies.push(format!("5xx: {error}"));
     }
     let events: usize = soak.users.iter().map(|u| u.events.len()).sum();
     let quantity: u64 = soak.users.iter().map(Soak::total).sum();
     let log = server.lock().await.log_path().display().to_string();
-    println!("soak kill [{label}] seed={} seconds={} steps={steps}", settings.seed, settings.seconds);
+    println!(
+        "soak kill [{label}] seed={} seconds={} steps={steps}",
+        settings.seed, settings.seconds
+    );
     println!(
         "  requests={} answers lost to a kill={} (replayed after restart: {}, key still held so resent or observed: {}) kills survived={}",
         stats.requests.load(Ordering::Relaxed),
@@ -677,7 +706,10 @@ pub async fn run(
         println!("    {d}");
     }
     if !soak.discrepancies.is_empty() {
-        println!("  billing-local's log: {log}; replay with --seed {}", settings.seed);
+        println!(
+            "  billing-local's log: {log}; replay with --seed {}",
+            settings.seed
+        );
     }
     Ok(Report {
         discrepancies: soak.discrepancies,
@@ -691,7 +723,8 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Result<(usize, Vec<PathBuf>), 
     let mut pending = vec![dir.to_path_buf()];
     while let Some(path) = pending.pop() {
         if path.is_dir() {
-            let entries = std::fs::read_dir(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let entries =
+                std::fs::read_dir(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             pending.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
         } else {
             scanned += 1;
@@ -715,8 +748,9 @@ async fn secrets_at_rest(soak: &mut Soak, token: &str, dir: &Path) -> Result<Str
         .map_err(|e| e.to_string())?
         .status();
     if answer != 200 {
-        soak.discrepancies
-            .push(format!("the API-made token no longer works after the kills: {answer}"));
+        soak.discrepancies.push(format!(
+            "the API-made token no longer works after the kills: {answer}"
+        ));
     }
     let mut files = 0;
     let mut in_clear = 0;
@@ -729,8 +763,10 @@ async fn secrets_at_rest(soak: &mut Soak, token: &str, dir: &Path) -> Result<Str
         files = scanned;
         in_clear += found.len();
         for path in found {
-            soak.discrepancies
-                .push(format!("the {name} is stored in clear in {}", path.display()));
+            soak.discrepancies.push(format!(
+                "the {name} is stored in clear in {}",
+                path.display()
+            ));
         }
     }
     Ok(format!(
@@ -761,12 +797,19 @@ async fn reconcile(soak: &mut Soak) -> Result<String, String> {
     let audit = api.list("/v1/audit").await?;
     let mut subscriptions = Vec::new();
     for user in &soak.users {
-        subscriptions.extend(api.list(&format!("/v1/subscriptions?user_id={}", user.id)).await?);
+        subscriptions.extend(
+            api.list(&format!("/v1/subscriptions?user_id={}", user.id))
+                .await?,
+        );
     }
     let mut actions: HashMap<(String, String), u64> = HashMap::new();
     for entry in &audit {
-        if let (Some(entity), Some(action)) = (entry["entity_id"].as_str(), entry["action"].as_str()) {
-            *actions.entry((entity.to_owned(), action.to_owned())).or_default() += 1;
+        if let (Some(entity), Some(action)) =
+            (entry["entity_id"].as_str(), entry["action"].as_str())
+        {
+            *actions
+                .entry((entity.to_owned(), action.to_owned()))
+                .or_default() += 1;
         }
     }
     let logged = |entity: &str, action: &str| {
@@ -798,12 +841,21 @@ async fn reconcile(soak: &mut Soak) -> Result<String, String> {
             .and_then(|n| n.parse::<u64>().ok())
         {
             Some(n) => numbers.push(n),
-            None => found.push(format!("invoice {id} without a number: {}", invoice["number"])),
+            None => found.push(format!(
+                "invoice {id} without a number: {}",
+                invoice["number"]
+            )),
         }
         let lines = invoice["lines"].as_array().cloned().unwrap_or_default();
-        let sum: i64 = lines.iter().filter_map(|l| l["amount_cents"].as_i64()).sum();
+        let sum: i64 = lines
+            .iter()
+            .filter_map(|l| l["amount_cents"].as_i64())
+            .sum();
         if Some(sum) != invoice["subtotal_cents"].as_i64() {
-            found.push(format!("invoice {id}: lines sum to {sum}, subtotal {}", invoice["subtotal_cents"]));
+            found.push(format!(
+                "invoice {id}: lines sum to {sum}, subtotal {}",
+                invoice["subtotal_cents"]
+            ));
         }
         let user = invoice["user_id"].as_str().unwrap_or("?").to_owned();
         for line in &lines {
@@ -813,10 +865,17 @@ async fn reconcile(soak: &mut Soak) -> Result<String, String> {
             }
             let quantity = line["quantity"].as_u64().unwrap_or(0);
             if line["amount_cents"].as_i64() != i64::try_from(quantity).ok() {
-                found.push(format!("invoice {id}: {kind} line of {quantity} units at 1¢ is {}¢", line["amount_cents"]));
+                found.push(format!(
+                    "invoice {id}: {kind} line of {quantity} units at 1¢ is {}¢",
+                    line["amount_cents"]
+                ));
             }
             if let (Some(s), Some(e)) = (parse(&line["period_start"]), parse(&line["period_end"])) {
-                *billed.entry(user.clone()).or_default().entry((s, e)).or_default() += quantity;
+                *billed
+                    .entry(user.clone())
+                    .or_default()
+                    .entry((s, e))
+                    .or_default() += quantity;
             }
         }
         // 3. Every state change in the audit log, exactly once.
@@ -829,15 +888,27 @@ async fn reconcile(soak: &mut Soak) -> Result<String, String> {
         for action in expected_actions {
             let n = logged(id, action);
             if n != 1 {
-                found.push(format!("invoice {id} ({}) has {n} `{action}` audit entries", invoice["status"]));
+                found.push(format!(
+                    "invoice {id} ({}) has {n} `{action}` audit entries",
+                    invoice["status"]
+                ));
             }
         }
     }
     numbers.sort_unstable();
     let expected: Vec<u64> = (1..=u64::try_from(numbers.len()).unwrap_or(0)).collect();
     if numbers != expected {
-        let missing: Vec<u64> = expected.iter().filter(|n| !numbers.contains(n)).take(10).copied().collect();
-        found.push(format!("invoice numbers are not 1..={}: missing {missing:?}, highest {:?}", numbers.len(), numbers.last()));
+        let missing: Vec<u64> = expected
+            .iter()
+            .filter(|n| !numbers.contains(n))
+            .take(10)
+            .copied()
+            .collect();
+        found.push(format!(
+            "invoice numbers are not 1..={}: missing {missing:?}, highest {:?}",
+            numbers.len(),
+            numbers.last()
+        ));
     }
 
     // 4. Usage billed exactly once: each billed period holds exactly the accepted events of
@@ -854,7 +925,10 @@ async fn reconcile(soak: &mut Soak) -> Result<String, String> {
             if model != quantity {
                 found.push(format!(
                     "{} ({:?}): [{}, {}) billed {quantity} units, accepted {model}",
-                    user.id, user.card, rfc3339(start), rfc3339(end)
+                    user.id,
+                    user.card,
+                    rfc3339(start),
+                    rfc3339(end)
                 ));
             }
         }
@@ -886,7 +960,10 @@ async fn reconcile(soak: &mut Soak) -> Result<String, String> {
         let status = payment["status"].as_str().unwrap_or("?");
         let action = format!("payment.{status}");
         if logged(id, &action) != 1 {
-            found.push(format!("payment {id} has {} `{action}` audit entries", logged(id, &action)));
+            found.push(format!(
+                "payment {id} has {} `{action}` audit entries",
+                logged(id, &action)
+            ));
         }
         if status == "succeeded" {
             succeeded
@@ -920,23 +997,37 @@ async fn reconcile(soak: &mut Soak) -> Result<String, String> {
         let id = invoice["id"].as_str().unwrap_or("?");
         let due = invoice["amount_due_cents"].as_i64().unwrap_or(0);
         if invoice["status"] == "paid" && due > 0 && !succeeded.contains_key(id) {
-            found.push(format!("invoice {id} paid with {due}¢ due and no successful charge"));
+            found.push(format!(
+                "invoice {id} paid with {due}¢ due and no successful charge"
+            ));
         }
         // 6. Nothing left due that should have been collected.
-        let card = cards.get(invoice["user_id"].as_str().unwrap_or("")).copied();
+        let card = cards
+            .get(invoice["user_id"].as_str().unwrap_or(""))
+            .copied();
         if invoice["status"] == "open" && due > 0 && card != Some(Card::Declined) {
-            found.push(format!("invoice {id} of a {card:?} card still open with {due}¢ due"));
+            found.push(format!(
+                "invoice {id} of a {card:?} card still open with {due}¢ due"
+            ));
         }
     }
     for subscription in &subscriptions {
         let id = subscription["id"].as_str().unwrap_or("?");
         if logged(id, "subscription.created") != 1 {
-            found.push(format!("subscription {id} has {} `subscription.created` entries", logged(id, "subscription.created")));
+            found.push(format!(
+                "subscription {id} has {} `subscription.created` entries",
+                logged(id, "subscription.created")
+            ));
         }
         if subscription["status"] == "canceled" && logged(id, "subscription.canceled") != 1 {
-            found.push(format!("canceled subscription {id} has {} `subscription.canceled` entries", logged(id, "subscription.canceled")));
+            found.push(format!(
+                "canceled subscription {id} has {} `subscription.canceled` entries",
+                logged(id, "subscription.canceled")
+            ));
         }
-        let card = cards.get(subscription["user_id"].as_str().unwrap_or("")).copied();
+        let card = cards
+            .get(subscription["user_id"].as_str().unwrap_or(""))
+            .copied();
         if subscription["status"] == "past_due" && card != Some(Card::Declined) {
             found.push(format!("subscription {id} of a {card:?} card is past_due"));
         }
@@ -949,9 +1040,16 @@ async fn reconcile(soak: &mut Soak) -> Result<String, String> {
         }
     }
     let paid = invoices.iter().filter(|i| i["status"] == "paid").count();
-    let late = invoices.iter().filter(|i| {
-        i["lines"].as_array().into_iter().flatten().any(|l| l["kind"] == "usage_late")
-    }).count();
+    let late = invoices
+        .iter()
+        .filter(|i| {
+            i["lines"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|l| l["kind"] == "usage_late")
+        })
+        .count();
     soak.discrepancies.extend(found);
     Ok(format!(
         "subscriptions={} invoices={} (paid {paid}, with usage_late lines {late}) payments={} (succeeded {}) audit entries={}",

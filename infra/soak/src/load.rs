@@ -73,9 +73,11 @@ async fn worker(
     };
     let record = |accepted: &mut HashMap<String, HashMap<String, u64>>, batch: &Value| {
         for e in batch["events"].as_array().into_iter().flatten() {
-            if let (Some(u), Some(id), Some(q)) =
-                (e["user_id"].as_str(), e["id"].as_str(), e["quantity"].as_u64())
-            {
+            if let (Some(u), Some(id), Some(q)) = (
+                e["user_id"].as_str(),
+                e["id"].as_str(),
+                e["quantity"].as_u64(),
+            ) {
                 accepted
                     .entry(u.to_owned())
                     .or_default()
@@ -149,11 +151,19 @@ async fn worker(
     accepted
 }
 
-pub async fn run(mut server: Server, settings: Settings, label: &str) -> Result<Vec<String>, String> {
+pub async fn run(
+    mut server: Server,
+    settings: Settings,
+    label: &str,
+) -> Result<Vec<String>, String> {
     server.start().await?;
     let api = Api::new(server.base.clone(), Arc::new(Stats::default()));
-    api.post_repeatable("/v1/test-clock", &json!({"now": rfc3339(START)}), "load-clock")
-        .await?;
+    api.post_repeatable(
+        "/v1/test-clock",
+        &json!({"now": rfc3339(START)}),
+        "load-clock",
+    )
+    .await?;
     let plan = json!({"code": "load", "name": "load", "amount_cents": 0, "interval": "month",
         "usage_charges": [{"metric": METRIC, "mode": "volume", "tiers": [{"up_to": null, "unit_amount_decimal": "1"}]}]});
     api.post_repeatable("/v1/plans", &plan, "load-plan").await?;
@@ -178,8 +188,12 @@ pub async fn run(mut server: Server, settings: Settings, label: &str) -> Result<
         .await?;
         users.push(id);
     }
-    api.post_repeatable("/v1/test-clock", &json!({"now": rfc3339(START + 3600)}), "load-clock-2")
-        .await?;
+    api.post_repeatable(
+        "/v1/test-clock",
+        &json!({"now": rfc3339(START + 3600)}),
+        "load-clock-2",
+    )
+    .await?;
 
     let users = Arc::new(users);
     let http = reqwest::Client::builder()
@@ -244,7 +258,9 @@ pub async fn run(mut server: Server, settings: Settings, label: &str) -> Result<
             counted = api.get(&path).await?["quantity"].as_u64().unwrap_or(0);
         }
         if counted != expected {
-            discrepancies.push(format!("{user}: accepted {expected} units, counted {counted}"));
+            discrepancies.push(format!(
+                "{user}: accepted {expected} units, counted {counted}"
+            ));
         }
     }
     let before = tally.server_errors_before_kill.load(Ordering::Relaxed);
@@ -284,7 +300,11 @@ pub async fn run(mut server: Server, settings: Settings, label: &str) -> Result<
         println!("    {d}");
     }
     if !discrepancies.is_empty() {
-        println!("  billing-local's log: {}; replay with --seed {}", server.log_path().display(), settings.seed);
+        println!(
+            "  billing-local's log: {}; replay with --seed {}",
+            server.log_path().display(),
+            settings.seed
+        );
     }
     Ok(discrepancies)
 }

@@ -78,11 +78,14 @@ fn cli() -> Command {
 }
 
 fn binary(matches: &ArgMatches) -> PathBuf {
-    matches.get_one::<PathBuf>("binary").cloned().unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| PathBuf::from("target"), PathBuf::from);
-        target.join("debug").join("billing-local")
-    })
+    matches
+        .get_one::<PathBuf>("binary")
+        .cloned()
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| PathBuf::from("target"), PathBuf::from);
+            target.join("debug").join("billing-local")
+        })
 }
 
 async fn main_result() -> Result<Vec<String>, String> {
@@ -112,7 +115,10 @@ async fn main_result() -> Result<Vec<String>, String> {
                 .get_many::<u64>("kill-every-ms")
                 .map(|v| v.copied().collect())
                 .unwrap_or_default();
-            let (low, high) = (every.first().copied().unwrap_or(1000), every.get(1).copied().unwrap_or(4000));
+            let (low, high) = (
+                every.first().copied().unwrap_or(1000),
+                every.get(1).copied().unwrap_or(4000),
+            );
             // Timers on, short: the runs also fire on their own, beside the driver's.
             let server = Server::new(
                 binary(matches),
@@ -123,6 +129,10 @@ async fn main_result() -> Result<Vec<String>, String> {
                     ("BILLING_INVOICE_RUN_EVERY", "3s".into()),
                     ("BILLING_PAYMENT_RUN_EVERY", "3s".into()),
                     ("STRIPE_WEBHOOK_SECRET", kill::WEBHOOK_SECRET.into()),
+                    (
+                        "BILLING_PAYMENT_LEASE_SECONDS",
+                        kill::PAYMENT_LEASE_SECONDS.to_string(),
+                    ),
                 ],
             )?;
             let settings = kill::Settings {
@@ -130,10 +140,15 @@ async fn main_result() -> Result<Vec<String>, String> {
                 seconds,
                 kill_every_ms: (low.min(high), high.max(low)),
             };
-            kill::run(server, settings, &label, data.path()).await?.discrepancies
+            kill::run(server, settings, &label, data.path())
+                .await?
+                .discrepancies
         }
         _ => {
-            let connections = matches.get_one::<usize>("connections").copied().unwrap_or(200);
+            let connections = matches
+                .get_one::<usize>("connections")
+                .copied()
+                .unwrap_or(200);
             let server = Server::new(
                 binary(matches),
                 data.path(),

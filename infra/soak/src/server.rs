@@ -117,7 +117,11 @@ impl Server {
             .map_err(|e| e.to_string())?;
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 return Err(format!(
                     "billing-local exited at start with {status}; see {}",
                     self.log.display()

@@ -26,6 +26,9 @@ mod tests {
     #[test]
     fn the_start_is_new_year_2027_and_round_trips() {
         assert_eq!(rfc3339(START), "2027-01-01T00:00:00Z");
-        assert_eq!(parse(&serde_json::json!("2027-01-01T00:00:00Z")), Some(START));
+        assert_eq!(
+            parse(&serde_json::json!("2027-01-01T00:00:00Z")),
+            Some(START)
+        );
     }
 }
