@@ -28,6 +28,25 @@ pub const LOCK_SECONDS: i64 = 60;
 /// stop at 400 KB.
 pub const STORED_RESPONSE_BYTES_MAX: usize = 300 * 1024;
 
+/// Set on a response whose body shows a secret once (a new token's `token`): the response
+/// kept for replay has that field null, so the secret is never stored in clear — the
+/// replay still says what was created (its id, to revoke it), not the secret.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretField(pub &'static str);
+
+/// `text` with the top-level `field` set to null (unchanged when it is not a JSON object).
+fn without_secret(text: &str, field: SecretField) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(mut object)) => {
+            if let Some(value) = object.get_mut(field.0) {
+                *value = serde_json::Value::Null;
+            }
+            serde_json::Value::Object(object).to_string()
+        }
+        _ => text.to_owned(),
+    }
+}
+
 /// The request's key, if it sent one that is valid.
 pub fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY_HEADER) else {
@@ -119,10 +138,14 @@ pub async fn run(
             )));
         }
     };
+    let secret = parts.extensions.get::<SecretField>().copied();
     let stored = match std::str::from_utf8(&bytes) {
         Ok(text) if bytes.len() <= STORED_RESPONSE_BYTES_MAX => Some(StoredResponse {
             status: status.as_u16(),
-            body: text.to_owned(),
+            body: match secret {
+                Some(field) => without_secret(text, field),
+                None => text.to_owned(),
+            },
         }),
         _ => None,
     };

@@ -2,6 +2,7 @@
 //! revocation made here also drops the token from this process's cache, so it is refused at
 //! once; other instances refuse it within the cache's TTL.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use billing_app::tokens::{self, NewToken};
 use billing_core::Timestamp;
@@ -15,6 +16,7 @@ use crate::ApiState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorEnvelope};
 use crate::extract::{NoFilters, Page, PageParams, Paged, Reply, StrictJson};
+use crate::idempotency::SecretField;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,7 +73,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
     tag = "tokens",
     request_body = CreateTokenRequest,
     responses(
-        (status = 201, description = "Created; `token` appears only here", body = CreatedTokenView),
+        (status = 201, description = "Created; `token` appears only here (a replay under the same Idempotency-Key has it null: the secret is not stored)", body = CreatedTokenView),
         (status = 400, description = "Invalid name or scopes", body = ErrorEnvelope),
     )
 )]
@@ -79,7 +81,7 @@ async fn create_token(
     State(state): State<ApiState>,
     caller: Caller,
     StrictJson(request): StrictJson<CreateTokenRequest>,
-) -> Result<Reply<CreatedTokenView>, ApiError> {
+) -> Result<(Extension<SecretField>, Reply<CreatedTokenView>), ApiError> {
     let created = tokens::create(
         &state.app,
         &caller.actor(),
@@ -89,13 +91,15 @@ async fn create_token(
         },
     )
     .await?;
-    Ok(Reply::created(CreatedTokenView {
+    // The secret stays out of the response kept for an Idempotency-Key replay.
+    let reply = Reply::created(CreatedTokenView {
         id: created.token.id,
         name: created.token.name,
         scopes: created.token.scopes,
         token: created.secret,
         created_at: created.token.created_at,
-    }))
+    });
+    Ok((Extension(SecretField("token")), reply))
 }
 
 #[utoipa::path(

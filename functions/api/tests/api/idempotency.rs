@@ -18,7 +18,12 @@ async fn a_retry_with_the_same_key_replays_the_first_response() {
         .await;
     assert_eq!(second.status, 201);
     assert_eq!(second.header("idempotent-replayed"), Some("true"));
-    assert_eq!(second.body, first.body);
+    // The same answer, but the secret was never kept for it (found by the kill soak: the
+    // stored response held the token in clear): shown once, then null.
+    assert!(first.body["token"].as_str().is_some_and(|t| !t.is_empty()));
+    let mut without_secret = first.body.clone();
+    without_secret["token"] = serde_json::Value::Null;
+    assert_eq!(second.body, without_secret);
     let tokens = app.get("/v1/tokens", ADMIN_TOKEN).await;
     assert_eq!(tokens.body["data"].as_array().unwrap().len(), 1);
 }
