@@ -37,6 +37,7 @@ struct Tally {
 }
 
 /// One connection's traffic until `until`; returns the events it got a 202 for (by user).
+#[allow(clippy::too_many_arguments)] // each task's own copies of the run's shared handles
 async fn worker(
     http: reqwest::Client,
     base: String,
