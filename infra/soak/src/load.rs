@@ -24,6 +24,9 @@ pub struct Settings {
     pub seed: u64,
     pub seconds: u64,
     pub connections: usize,
+    /// Each connection's pause between requests: keeps 200 connections open at once while
+    /// bounding how many events the aggregator must then catch up on (the short version).
+    pub pause: Duration,
 }
 
 #[derive(Default)]
@@ -44,6 +47,7 @@ async fn worker(
     users: Arc<Vec<String>>,
     worker: usize,
     seed: u64,
+    pause: Duration,
     until: Instant,
     killed: Arc<AtomicBool>,
     tally: Arc<Tally>,
@@ -107,6 +111,9 @@ async fn worker(
                 json!({ "events": events })
             }
         };
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
         tally.requests.fetch_add(1, Ordering::Relaxed);
         match send(batch.clone()).await {
             Some((202, _)) => {
@@ -218,6 +225,7 @@ pub async fn run(
             users.clone(),
             w,
             settings.seed,
+            settings.pause,
             until,
             killed.clone(),
             tally.clone(),
@@ -289,8 +297,8 @@ pub async fn run(
         discrepancies.push(format!("sample answer: {sample}"));
     }
     println!(
-        "soak load [{label}] seed={} seconds={} connections={}",
-        settings.seed, settings.seconds, settings.connections
+        "soak load [{label}] seed={} seconds={} connections={} pause between requests={:?}",
+        settings.seed, settings.seconds, settings.connections, settings.pause
     );
     println!(
         "  requests={} ({} before the kill at {:.1} s, restart took {:.1} s) batches accepted={} answers lost to the kill={} traffic {:.1} s",

@@ -73,6 +73,14 @@ fn cli() -> Command {
                         .long("connections")
                         .value_parser(value_parser!(usize))
                         .default_value("200"),
+                )
+                .arg(
+                    Arg::new("pause-ms")
+                        .long("pause-ms")
+                        .env("SOAK_LOAD_PAUSE_MS")
+                        .value_parser(value_parser!(u64))
+                        .default_value("0")
+                        .help("each connection's pause between requests (bounds the events to aggregate)"),
                 ),
         )
 }
@@ -160,10 +168,12 @@ async fn main_result() -> Result<Vec<String>, String> {
                     ("BILLING_USAGE_RATE_LIMIT", "1000000000".into()),
                 ],
             )?;
+            let pause = matches.get_one::<u64>("pause-ms").copied().unwrap_or(0);
             let settings = load::Settings {
                 seed,
                 seconds,
                 connections,
+                pause: std::time::Duration::from_millis(pause),
             };
             load::run(server, settings, &label).await?
         }
