@@ -5,13 +5,14 @@ export CARGO_TERM_COLOR ?= never
 # npm ci (make run, make web) keeps its cache beside the cargo target, so reruns are fast.
 export npm_config_cache ?= $(HOME)/.cache/billing/npm
 
-.PHONY: test lint unit contract web deploy-check bench toolchain run
+.PHONY: test lint unit contract web soak deploy-check bench toolchain run
 
 ## Every test: formatting, lints, unit, property and integration tests; the store's conformance
 ## suite runs against the embedded backend and against DynamoDB Local (started and stopped here);
-## the OpenAPI contract against billing-local (schemathesis); the admin UI (web); then the
-## deployment: template lint, sam build, the Lambda artifacts under the runtime emulator.
-test: toolchain lint unit contract web deploy-check
+## the OpenAPI contract against billing-local (schemathesis); the admin UI (web); the kill soak
+## and load test (soak); then the deployment: template lint, sam build, the Lambda artifacts
+## under the runtime emulator.
+test: toolchain lint unit contract web soak deploy-check
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup (https://rustup.rs), then run make test again" >&2; exit 1; }
@@ -37,6 +38,13 @@ contract:
 ## After unit, which builds billing-local's debug binary the e2e run starts.
 web:
 	infra/web-test.sh
+
+## docs/RELIABILITY.md's suite, short: the real billing-local SIGKILLed and restarted under
+## seeded mixed traffic, reconciled against what it accepted, on the embedded store and on
+## DynamoDB Local; then 200 connections of usage with a kill mid-run. The long version:
+## SOAK_SECONDS=600 SOAK_LOAD_SECONDS=60 make soak
+soak:
+	BILLING_SERVICES=dynamodb infra/with-services.sh infra/soak.sh
 
 ## template.yaml linted and built, every Lambda built with cargo-lambda and invoked under its
 ## Runtime API emulator (infra/deploy-check.sh; tools from PyPI via infra/deploy-tools.sh).

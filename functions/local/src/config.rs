@@ -28,6 +28,10 @@ pub struct LocalConfig {
     pub api: ApiConfig,
     /// True when no `BILLING_ADMIN_TOKEN` was given and one was generated (it is printed).
     pub admin_token_generated: bool,
+    /// `BILLING_PAYMENT_LEASE_SECONDS`: how long a payment attempt holds its invoice (default
+    /// 120 s). After a kill, a dead attempt's lease keeps its invoice from being collected
+    /// until it expires; the kill soak shortens it so it can check collection within a minute.
+    pub payment_lease_seconds: i64,
     /// `None`: the timer is off.
     pub invoice_run_every: Option<Duration>,
     pub payment_run_every: Option<Duration>,
@@ -100,6 +104,7 @@ impl LocalConfig {
             dunning,
             api,
             admin_token_generated: generated,
+            payment_lease_seconds: payment_lease_seconds(&lookup)?,
             invoice_run_every: period(&lookup, "BILLING_INVOICE_RUN_EVERY")?,
             payment_run_every: period(&lookup, "BILLING_PAYMENT_RUN_EVERY")?,
             aggregate_every: Duration::from_millis(200),
@@ -108,6 +113,24 @@ impl LocalConfig {
                 lookup("BILLING_WEB_DIST").unwrap_or_else(|| "web/dist".into()),
             ),
         })
+    }
+}
+
+/// Whole seconds, at least 1; unset: the app's default.
+fn payment_lease_seconds(lookup: &impl Fn(&str) -> Option<String>) -> Result<i64, ConfigError> {
+    const VARIABLE: &str = "BILLING_PAYMENT_LEASE_SECONDS";
+    match lookup(VARIABLE).filter(|t| !t.trim().is_empty()) {
+        None => Ok(billing_app::context::PAYMENT_LEASE_SECONDS),
+        Some(text) => text
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|s| *s >= 1)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "{VARIABLE}: expected a whole number of seconds ≥ 1, got {text:?}"
+                ))
+            }),
     }
 }
 
@@ -203,6 +226,21 @@ mod tests {
     }
 
     #[test]
+    fn the_payment_lease_defaults_to_the_apps_and_can_be_shortened() {
+        let default = config(&[("BILLING_ADMIN_TOKEN", "t")]).unwrap();
+        assert_eq!(
+            default.payment_lease_seconds,
+            billing_app::context::PAYMENT_LEASE_SECONDS
+        );
+        let short = config(&[
+            ("BILLING_ADMIN_TOKEN", "t"),
+            ("BILLING_PAYMENT_LEASE_SECONDS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(short.payment_lease_seconds, 5);
+    }
+
+    #[test]
     fn every_error_names_its_variable() {
         for (name, value) in [
             ("BILLING_ADDR", "nowhere"),
@@ -211,6 +249,7 @@ mod tests {
             ("BILLING_PAYMENT_RETRY_SCHEDULE", "3d,1d"),
             ("BILLING_PAYMENT_GATEWAY", "paypal"),
             ("BILLING_TEST_CLOCK", "yes"),
+            ("BILLING_PAYMENT_LEASE_SECONDS", "0"),
         ] {
             let error = config(&[(name, value)]).err().unwrap();
             assert!(error.0.starts_with(name), "{error}");

@@ -85,6 +85,7 @@ pub async fn start(config: LocalConfig) -> Result<Running, String> {
     let mut app = App::local(ledger, clock).with_metrics(metrics.clone());
     app.gateway = config.gateway.clone();
     app.dunning = config.dunning.clone();
+    app.payment_lease_seconds = config.payment_lease_seconds;
     let admin_token = config.api.admin_token.expose().to_owned();
     let exporter = metrics.clone();
     let mut router = billing_api::router(ApiState::new(app.clone(), config.api))

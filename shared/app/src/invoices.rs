@@ -16,7 +16,9 @@ use crate::context::{Actor, App};
 use crate::error::AppError;
 use crate::ids;
 use crate::ports::{ChargeOutcome, ChargeRequest};
-use crate::support::{NumberBlock, audit, finalize_invoice, retry_races, write_user_if_changed};
+use crate::support::{
+    Attempt, NumberBlock, audit, finalize_invoice, retry_races, write_user_if_changed,
+};
 
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -312,29 +314,48 @@ async fn attempt_under_lease(
             ));
         }
     };
-    let mut change = Change::new();
-    let result = record_attempt(
-        app,
-        &mut change,
-        &read,
-        &outcome,
-        app.gateway.name(),
-        txn,
-        now,
-        actor,
-    )
-    .await?;
-    app.ledger.commit(change).await.map_err(|error| {
-        if error.has_conflict(|c| matches!(c, billing_ledger::Conflict::PaymentRecorded { .. })) {
-            AppError::conflict(
-                "payment_recorded",
-                "this gateway transaction is already recorded",
-                None,
+    // The gateway has decided: record it, re-reading after a lost race. Another invoice of the
+    // same subscription settled at once moves the subscription's version (past due, recovered)
+    // and makes this write stale; the outcome is still this attempt's, so it is recorded again
+    // on the fresh state, never charged again. (Found by the kill soak: a payment run answered
+    // 500 on `Stale { subscription }` when two runs collected one subscription's invoices.)
+    let mut first = Some(read);
+    let result = retry_races(|| {
+        let (outcome, txn, first) = (&outcome, txn.clone(), first.take());
+        async move {
+            let read = match first {
+                Some(read) => read,
+                None => read_invoice(app, id).await?,
+            };
+            let mut change = Change::new();
+            let result = record_attempt(
+                app,
+                &mut change,
+                &read,
+                outcome,
+                app.gateway.name(),
+                txn,
+                now,
+                actor,
             )
-        } else {
-            error.into()
+            .await?;
+            app.ledger.commit(change).await.map_err(|error| {
+                if error
+                    .has_conflict(|c| matches!(c, billing_ledger::Conflict::PaymentRecorded { .. }))
+                {
+                    Attempt::Fail(AppError::conflict(
+                        "payment_recorded",
+                        "this gateway transaction is already recorded",
+                        None,
+                    ))
+                } else {
+                    Attempt::from(error)
+                }
+            })?;
+            Ok(result)
         }
-    })?;
+    })
+    .await?;
     app.metrics
         .payment_recorded(result.payment.status == PaymentStatus::Succeeded);
     Ok(result)

@@ -724,6 +724,53 @@ mod cases {
         );
     }
 
+    /// Two open invoices of one subscription collected at once (found by the kill soak: the
+    /// second attempt's write was stale on the subscription the first had just made past due,
+    /// and the payment run answered 500). Each attempt's outcome is recorded, once.
+    pub async fn two_invoices_of_one_subscription_collected_at_once_both_record(app: App) {
+        set_clock(&app, "2027-01-01T00:00:00Z").await;
+        plan(&app, "basic", 1000, false).await;
+        plan(&app, "pro", 2900, false).await;
+        for n in 0..5 {
+            set_clock(&app, &format!("2027-01-0{}T00:00:00Z", n + 1)).await;
+            let usr = user(&app, &format!("two-{n}@example.com"), "pm_card_declined").await;
+            let created = subscribe(&app, &usr, "basic").await;
+            set_clock(&app, &format!("2027-01-0{}T12:00:00Z", n + 1)).await;
+            let changed = subscriptions::change_plan(
+                &app,
+                &created.subscription.id,
+                ChangePlan {
+                    plan_code: "pro".into(),
+                    effective: None,
+                },
+                &admin(),
+            )
+            .await
+            .unwrap();
+            let (first, second) = (created.invoice.unwrap().id, changed.invoice.unwrap().id);
+            let actor = admin();
+            let (a, b) = tokio::join!(
+                invoices::pay_invoice(&app, &first, &actor),
+                invoices::pay_invoice(&app, &second, &actor)
+            );
+            for (id, answer) in [(&first, a), (&second, b)] {
+                match answer {
+                    Err(error) => assert_eq!(error.code(), "card_declined", "{id}: {error}"),
+                    Ok(paid) => panic!("{id}: a declining card paid: {paid:?}"),
+                }
+                let invoice = invoices::get_invoice(&app, id).await.unwrap();
+                assert_eq!(
+                    (invoice.status, invoice.attempt_count),
+                    (InvoiceStatus::Open, 1)
+                );
+            }
+            let sub = subscriptions::get_subscription(&app, &created.subscription.id)
+                .await
+                .unwrap();
+            assert_eq!(sub.status, SubscriptionStatus::PastDue);
+        }
+    }
+
     pub async fn usage_is_refused_whole_with_the_field_named(app: App) {
         set_clock(&app, "2027-01-01T00:00:00Z").await;
         plan(&app, "pro", 2900, true).await;
@@ -1349,6 +1396,7 @@ on_every_backend!(
     usage_aggregated_after_its_period_was_invoiced_is_billed_late,
     concurrent_runs_bill_each_period_once_and_charge_each_invoice_once,
     a_flaky_card_succeeds_within_the_attempt,
+    two_invoices_of_one_subscription_collected_at_once_both_record,
     usage_is_refused_whole_with_the_field_named,
     notes_and_voids_follow_their_rules,
     a_webhook_completes_the_invoice_once,
