@@ -141,14 +141,9 @@ fn digest(secret: &str) -> Digest {
 }
 
 /// The digest of a stored hex hash (`Token::secret_sha256`); `None` if it is not one.
-fn digest_from_hex(hex: &str) -> Option<Digest> {
+fn digest_from_hex(text: &str) -> Option<Digest> {
     let mut out = [0_u8; 32];
-    if hex.len() != 64 {
-        return None;
-    }
-    for (index, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(index * 2..index * 2 + 2)?, 16).ok()?;
-    }
+    hex::decode_to_slice(text, &mut out).ok()?;
     Some(out)
 }
 

@@ -284,7 +284,11 @@ mod tests {
     fn server_errors_hide_their_detail() {
         for error in [
             ApiError::Internal("db password is hunter2".into()),
-            ApiError::App(AppError::Internal("db password is hunter2".into())),
+            ApiError::App(AppError::internal(
+                "reading",
+                std::io::Error::other("db password is hunter2"),
+            )),
+            ApiError::App(AppError::bug("db password is hunter2")),
             ApiError::App(AppError::Unavailable("db password is hunter2".into())),
         ] {
             assert!(error.status().is_server_error());

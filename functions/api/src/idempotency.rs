@@ -65,11 +65,7 @@ pub fn request_hash(method: &str, path_and_query: &str, body: &[u8]) -> String {
     hasher.update(path_and_query.as_bytes());
     hasher.update(b"\n");
     hasher.update(body);
-    let mut hex = String::with_capacity(64);
-    for byte in hasher.finalize() {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
+    hex::encode(hasher.finalize())
 }
 
 /// Runs `request` under idempotency key `key` of `caller`.

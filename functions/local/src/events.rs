@@ -26,7 +26,7 @@ impl EventSink for LoggedEvents {
     async fn publish(&self, entries: &[AuditEntry]) -> Result<(), AppError> {
         for entry in entries {
             let detail = serde_json::to_string(entry)
-                .map_err(|error| AppError::Internal(format!("an event is not JSON: {error}")))?;
+                .map_err(|error| AppError::internal("an event is not JSON", error))?;
             tracing::info!(target: "billing::events", source = "billing", detail_type = entry.action.as_str(), %detail, "event");
         }
         self.metrics

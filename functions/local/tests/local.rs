@@ -582,16 +582,7 @@ async fn on_dynamodb_it_creates_its_table_and_keeps_the_data() {
 
 /// `Stripe-Signature` for `body` at `timestamp`, as Stripe computes it.
 fn stripe_signature(secret: &str, timestamp: i64, body: &str) -> String {
-    use hmac::Mac;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}.{body}").as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={timestamp},v1={hex}")
+    billing_stripe::webhook::signature_header(secret, timestamp, body.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

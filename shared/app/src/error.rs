@@ -25,6 +25,15 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// Any error kept as the source of an internal one.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+fn source_suffix(source: Option<&(dyn std::error::Error + Send + Sync + 'static)>) -> String {
+    source
+        .map(|source| format!(": {source}"))
+        .unwrap_or_default()
+}
+
 #[derive(Debug, Error)]
 pub enum AppError {
     #[error("{0}")]
@@ -59,8 +68,14 @@ pub enum AppError {
     #[error("store unavailable: {0}")]
     Unavailable(String),
 
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// An unexpected failure: what was being done, and the error that stopped it (kept as
+    /// the source, and shown in the message for the logs; never in a response).
+    #[error("internal error: {context}{}", source_suffix(.source.as_deref()))]
+    Internal {
+        context: String,
+        #[source]
+        source: Option<BoxError>,
+    },
 
     /// A setting read at start does not hold: the process must not start with it.
     #[error("{variable}: {message}")]
@@ -78,7 +93,7 @@ impl AppError {
             Self::Conflict { .. } => ErrorKind::Conflict,
             Self::PaymentDeclined { .. } => ErrorKind::Payment,
             Self::Unavailable(_) => ErrorKind::Unavailable,
-            Self::Internal(_) | Self::Config { .. } => ErrorKind::Internal,
+            Self::Internal { .. } | Self::Config { .. } => ErrorKind::Internal,
             Self::Billing(error) => match error {
                 BillingError::Invalid(_)
                 | BillingError::CurrencyMismatch { .. }
@@ -108,7 +123,7 @@ impl AppError {
             Self::Billing(error) => error.code(),
             Self::PaymentDeclined { code, .. } => code,
             Self::Unavailable(_) => "store_unavailable",
-            Self::Internal(_) | Self::Config { .. } => "internal_error",
+            Self::Internal { .. } | Self::Config { .. } => "internal_error",
         }
     }
 
@@ -126,7 +141,7 @@ impl AppError {
     pub fn public_message(&self) -> String {
         match self {
             Self::Unavailable(_) => "the store is unavailable; retry shortly".to_owned(),
-            Self::Internal(_) | Self::Config { .. } => "internal error".to_owned(),
+            Self::Internal { .. } | Self::Config { .. } => "internal error".to_owned(),
             other => other.to_string(),
         }
     }
@@ -140,6 +155,22 @@ impl AppError {
             code,
             message: message.into(),
             param,
+        }
+    }
+
+    /// An unexpected failure of `context` (what was being done), caused by `source`.
+    pub fn internal(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Internal {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// An unexpected state with no error behind it (a bug): `context` says what it is.
+    pub fn bug(context: impl Into<String>) -> Self {
+        Self::Internal {
+            context: context.into(),
+            source: None,
         }
     }
 
@@ -170,7 +201,7 @@ impl From<LedgerError> for AppError {
                     "the cursor is not one this list handed out",
                 ))
             }
-            other => Self::Internal(other.to_string()),
+            other => Self::internal("ledger", other),
         }
     }
 }

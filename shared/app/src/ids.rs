@@ -21,9 +21,7 @@ pub fn new_id(prefix: &str) -> String {
     let mut id = String::with_capacity(prefix.len() + 1 + 24);
     id.push_str(prefix);
     id.push('_');
-    for byte in bytes {
-        id.push_str(&format!("{byte:02x}"));
-    }
+    id.push_str(&hex::encode(bytes));
     id
 }
 
@@ -35,22 +33,14 @@ pub fn new_ordered_id(prefix: &str) -> String {
         .map_or(0, |n| u64::try_from(n).unwrap_or(0));
     let mut bytes = [0_u8; 4];
     rand::rng().fill_bytes(&mut bytes);
-    let mut id = format!("{prefix}_{nanos:016x}");
-    for byte in bytes {
-        id.push_str(&format!("{byte:02x}"));
-    }
-    id
+    format!("{prefix}_{nanos:016x}{}", hex::encode(bytes))
 }
 
 /// A secret for an API token: 256 random bits, hex, with a recognisable prefix.
 pub fn new_secret() -> String {
     let mut bytes = [0_u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let mut secret = String::from("sk_");
-    for byte in bytes {
-        secret.push_str(&format!("{byte:02x}"));
-    }
-    secret
+    format!("sk_{}", hex::encode(bytes))
 }
 
 #[cfg(test)]

@@ -263,7 +263,7 @@ where
 fn joined<T>(done: Result<T, tokio::task::JoinError>) -> Result<T, AppError> {
     done.map_err(|error| {
         tracing::error!(%error, "a run task failed");
-        AppError::Internal("a run task failed".into())
+        AppError::bug("a run task failed")
     })
 }
 

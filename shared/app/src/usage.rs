@@ -376,8 +376,8 @@ async fn claim_pass<'a>(
             }
             let mut outcomes = vec![None; window.len()];
             while let Some(joined) = in_flight.join_next().await {
-                let (slot, outcome) = joined
-                    .map_err(|e| AppError::Internal(format!("a usage claim task stopped: {e}")))?;
+                let (slot, outcome) =
+                    joined.map_err(|e| AppError::internal("a usage claim task stopped", e))?;
                 outcomes[slot] = Some(outcome.map_err(AppError::from)?);
             }
             claims.extend(window.iter().zip(outcomes));
@@ -387,7 +387,7 @@ async fn claim_pass<'a>(
                 Some(UsageClaim::Duplicate) => messages[*m].duplicates += 1,
                 Some(UsageClaim::New | UsageClaim::OursAgain) => messages[*m].counted.push(event),
                 None => {
-                    return Err(AppError::Internal("a usage claim had no outcome".into()).into());
+                    return Err(AppError::bug("a usage claim had no outcome").into());
                 }
             }
         }
@@ -474,9 +474,10 @@ async fn apply_chunks(
                 first_failure.get_or_insert(attempt);
             }
             Err(stopped) => {
-                first_failure.get_or_insert(Attempt::Fail(AppError::Internal(format!(
-                    "an aggregation chunk task stopped: {stopped}"
-                ))));
+                first_failure.get_or_insert(Attempt::Fail(AppError::internal(
+                    "an aggregation chunk task stopped",
+                    stopped,
+                )));
             }
         }
     }
@@ -689,7 +690,7 @@ pub async fn drain_usage_queue(app: &App) -> Result<AggregationReport, AppError>
                 dequeues.spawn(async move { ledger.dequeue_usage(&batch).await });
             }
             while let Some(done) = dequeues.join_next().await {
-                done.map_err(|e| AppError::Internal(format!("a dequeue task stopped: {e}")))??;
+                done.map_err(|e| AppError::internal("a dequeue task stopped", e))??;
             }
         }
     }

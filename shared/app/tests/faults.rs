@@ -432,11 +432,15 @@ mod cases {
             "sim_{}",
             billing_core::payment::attempt_idempotency_key(&open.id, 1)
         );
-        let body = serde_json::json!({"id": "evt_lost", "type": "payment_intent.succeeded",
-            "data": {"object": {"id": txn, "metadata": {"invoice_id": open.id}}}})
-        .to_string();
+        let event = webhooks::PaymentEvent {
+            gateway: "stripe",
+            event_id: "evt_lost".to_owned(),
+            payment_id: txn,
+            invoice_id: Some(open.id.clone()),
+            outcome: Some(billing_core::payment::AttemptOutcome::Succeeded),
+        };
         faulty.arm(2, Fault::Before);
-        let answer = webhooks::handle_stripe_event(&app, body.as_bytes()).await;
+        let answer = webhooks::handle_payment_event(&app, &event).await;
         assert!(
             faulty.disarm(),
             "recording the event was the write that failed"
@@ -445,9 +449,7 @@ mod cases {
         assert_eq!(error.kind(), ErrorKind::Unavailable);
         // Stripe's retry is then recorded once.
         assert_eq!(
-            webhooks::handle_stripe_event(&app, body.as_bytes())
-                .await
-                .unwrap(),
+            webhooks::handle_payment_event(&app, &event).await.unwrap(),
             webhooks::WebhookOutcome::Processed
         );
         assert!(app.ledger.webhook_processed("evt_lost").await.unwrap());

@@ -6,6 +6,7 @@ use billing_app::subscriptions::{Cancel, ChangePlan};
 use billing_app::usage::IngestUsage;
 use billing_app::*;
 use billing_core::invoice::{InvoiceStatus, LineKind};
+use billing_core::payment::AttemptOutcome;
 use billing_core::plan::{PlanDraft, TierDraft, UsageChargeDraft};
 use billing_core::subscription::SubscriptionStatus;
 use billing_core::usage::UsageEventDraft;
@@ -818,16 +819,16 @@ mod cases {
         let usr = user(&app, "wh@example.com", "pm_card_declined").await;
         let created = subscribe(&app, &usr, "pro").await;
         let invoice_id = created.invoice.unwrap().id;
-        let event = |id: &str, kind: &str| {
-            serde_json::json!({"id": id, "type": kind, "data": {"object": {"id": "pi_123", "metadata": {"invoice_id": invoice_id}}}})
-                .to_string()
+        let event = |id: &str| webhooks::PaymentEvent {
+            gateway: "stripe",
+            event_id: id.to_owned(),
+            payment_id: "pi_123".to_owned(),
+            invoice_id: Some(invoice_id.clone()),
+            outcome: Some(AttemptOutcome::Succeeded),
         };
-        let outcome = webhooks::handle_stripe_event(
-            &app,
-            event("evt_1", "payment_intent.succeeded").as_bytes(),
-        )
-        .await
-        .unwrap();
+        let outcome = webhooks::handle_payment_event(&app, &event("evt_1"))
+            .await
+            .unwrap();
         assert_eq!(outcome, webhooks::WebhookOutcome::Processed);
         assert_eq!(
             invoices::get_invoice(&app, &invoice_id)
@@ -836,20 +837,14 @@ mod cases {
                 .status,
             InvoiceStatus::Paid
         );
-        let again = webhooks::handle_stripe_event(
-            &app,
-            event("evt_1", "payment_intent.succeeded").as_bytes(),
-        )
-        .await
-        .unwrap();
+        let again = webhooks::handle_payment_event(&app, &event("evt_1"))
+            .await
+            .unwrap();
         assert_eq!(again, webhooks::WebhookOutcome::Redelivered);
         // Another event for the same charge records nothing new either.
-        let other = webhooks::handle_stripe_event(
-            &app,
-            event("evt_2", "payment_intent.succeeded").as_bytes(),
-        )
-        .await
-        .unwrap();
+        let other = webhooks::handle_payment_event(&app, &event("evt_2"))
+            .await
+            .unwrap();
         assert_eq!(other, webhooks::WebhookOutcome::Processed);
         let payments =
             invoices::list_payments(&app, Some(&invoice_id), None, &PageRequest::first(10))

@@ -70,7 +70,7 @@ impl From<EventBridgeError> for AppError {
             EventBridgeError::Undelivered(ref undelivered) if undelivered.is_exhausted() => {
                 Self::Unavailable(format!("event bus: {error}"))
             }
-            other => Self::Internal(format!("event bus: {other}")),
+            other => Self::internal("event bus", other),
         }
     }
 }

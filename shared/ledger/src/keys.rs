@@ -35,9 +35,7 @@ pub fn invoice_id_for(key: &InvoiceKey) -> String {
     let digest = Sha256::digest(key.storage_key().as_bytes());
     let mut id = String::with_capacity(4 + 24);
     id.push_str("inv_");
-    for byte in &digest[..12] {
-        id.push_str(&format!("{byte:02x}"));
-    }
+    id.push_str(&hex::encode(&digest[..12]));
     id
 }
 

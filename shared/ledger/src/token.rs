@@ -18,12 +18,7 @@ pub struct Token {
 
 /// The stored form of a secret.
 pub fn hash_secret(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push_str(&format!("{byte:02x}"));
-    }
-    hex
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 #[cfg(test)]

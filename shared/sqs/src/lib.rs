@@ -78,7 +78,7 @@ impl From<SqsError> for AppError {
             SqsError::Undelivered(ref undelivered) if undelivered.is_exhausted() => {
                 Self::Unavailable(format!("usage queue: {error}"))
             }
-            other => Self::Internal(format!("usage queue: {other}")),
+            other => Self::internal("usage queue", other),
         }
     }
 }

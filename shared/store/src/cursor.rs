@@ -37,19 +37,12 @@ pub(crate) fn key_of(index: Index, item: &Item) -> Option<CursorKey> {
 
 pub(crate) fn encode(key: &CursorKey) -> String {
     let json = serde_json::to_vec(key).expect("a map of strings always serializes to JSON");
-    let mut hex = String::with_capacity(json.len() * 2);
-    for byte in json {
-        hex.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
-        hex.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
-    }
-    hex
+    hex::encode(json)
 }
-
-const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// Decodes a cursor and checks it belongs to a query of `partition` on `index`.
 pub(crate) fn decode(index: Index, partition: &str, cursor: &str) -> Result<CursorKey, StoreError> {
-    let bytes = decode_hex(cursor).ok_or(StoreError::InvalidCursor)?;
+    let bytes = hex::decode(cursor).map_err(|_| StoreError::InvalidCursor)?;
     let key: CursorKey = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
     let expected = cursor_attributes(index);
     let has_exactly_expected =
@@ -86,21 +79,6 @@ pub(crate) fn decode_for(query: &Query, cursor: &str) -> Result<CursorKey, Store
     } else {
         Err(StoreError::InvalidCursor)
     }
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    let digits = text.as_bytes();
-    if !digits.len().is_multiple_of(2) {
-        return None;
-    }
-    digits
-        .chunks_exact(2)
-        .map(|pair| {
-            let high = char::from(pair[0]).to_digit(16)?;
-            let low = char::from(pair[1]).to_digit(16)?;
-            u8::try_from(high * 16 + low).ok()
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -22,10 +22,6 @@ use billing_store::{
 const TEST_TIME: Duration = Duration::from_secs(3);
 const PARTITION: &str = "P";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn item(pk: &str, sk: &str) -> Item {
     Item::from(std::collections::HashMap::from([
         ("pk".to_string(), AttributeValue::S(pk.into())),
@@ -59,11 +55,15 @@ fn cursor_of(input: &[u8]) -> (SortKeyCondition, Direction, String) {
     };
     let cursor = match (choice >> 3) % 4 {
         // The right attributes, the sort key from the input (in range or not, empty...).
-        0 => hex(&serde_json::to_vec(&serde_json::json!({"pk": PARTITION, "sk": text})).unwrap()),
+        0 => hex::encode(
+            serde_json::to_vec(&serde_json::json!({"pk": PARTITION, "sk": text})).unwrap(),
+        ),
         // Another partition's position.
-        1 => hex(&serde_json::to_vec(&serde_json::json!({"pk": text, "sk": "A#1"})).unwrap()),
+        1 => {
+            hex::encode(serde_json::to_vec(&serde_json::json!({"pk": text, "sk": "A#1"})).unwrap())
+        }
         // Any bytes, hex-encoded (JSON or not).
-        2 => hex(rest),
+        2 => hex::encode(rest),
         // The input itself.
         _ => text,
     };

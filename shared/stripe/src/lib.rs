@@ -5,7 +5,8 @@
 //! idempotency key as Stripe's `Idempotency-Key`, so asking again for the same attempt (a
 //! transient error retried, a crash between the call and the write) is the same charge. How
 //! Stripe's answers become outcomes is [`outcome_from_response`]; a payment Stripe decides later
-//! (`processing`) is completed by the Stripe webhook the app already handles.
+//! (`processing`) is completed by the Stripe webhook: [`webhook`] checks its signature and
+//! decodes it into the app's gateway-neutral `PaymentEvent`, with the same decline mapping.
 //!
 //! The HTTP client is hyper's (the one the AWS SDK's client runs on here too), over rustls with
 //! the ring provider given to it rather than installed process-wide, so it does not depend on
@@ -15,6 +16,7 @@
 //! without a process-wide provider — the API's and the local runner's tests build one.)
 
 mod outcome;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +32,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 pub use outcome::outcome_from_response;
+
+/// The gateway's name: `BILLING_PAYMENT_GATEWAY=stripe`, and the gateway recorded on its payments.
+pub const GATEWAY_NAME: &str = "stripe";
 
 /// Where the secret API key comes from.
 pub const API_KEY_VAR: &str = "STRIPE_API_KEY";
@@ -339,7 +344,7 @@ pub fn payment_intent_params(request: &ChargeRequest) -> Vec<(String, String)> {
 #[async_trait]
 impl PaymentGateway for StripeGateway {
     fn name(&self) -> &'static str {
-        "stripe"
+        GATEWAY_NAME
     }
 
     async fn charge(&self, request: &ChargeRequest) -> ChargeOutcome {

@@ -55,7 +55,7 @@ struct ErrorBody {
 
 /// Both Stripe's error object and a PaymentIntent's `last_payment_error` have this shape.
 #[derive(Debug, Default, Deserialize)]
-struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     #[serde(default, rename = "type")]
     kind: Option<String>,
     #[serde(default)]
@@ -83,6 +83,15 @@ impl ErrorDetail {
     /// Most specific first: the issuer's reason, then Stripe's code.
     fn decline_reason(&self) -> Option<&str> {
         non_empty(self.decline_code.as_ref()).or_else(|| non_empty(self.code.as_ref()))
+    }
+
+    /// The failure code of a declined payment, the one mapping of Stripe's reasons for the
+    /// charge's answer and the webhook alike: the decline code, else the error code (empty ones
+    /// count as absent), else `card_declined`.
+    pub(crate) fn decline_code(error: Option<&Self>) -> &str {
+        error
+            .and_then(Self::decline_reason)
+            .unwrap_or(GENERIC_DECLINE)
     }
 
     fn describe(&self) -> String {
@@ -150,7 +159,7 @@ pub(crate) fn interpret(status: u16, body: &str) -> Interpretation {
     }
     if status == 402 || kind == Some("card_error") {
         return ok(declined(
-            error.decline_reason().unwrap_or(GENERIC_DECLINE),
+            ErrorDetail::decline_code(Some(&error)),
             error.payment_intent.as_ref().map(|pi| pi.id.clone()),
         ));
     }
@@ -193,11 +202,7 @@ fn interpret_payment_intent(status: u16, body: &str) -> Interpretation {
             gateway_txn_id: txn,
         },
         "requires_payment_method" | "canceled" => declined(
-            intent
-                .last_payment_error
-                .as_ref()
-                .and_then(ErrorDetail::decline_reason)
-                .unwrap_or(GENERIC_DECLINE),
+            ErrorDetail::decline_code(intent.last_payment_error.as_ref()),
             Some(txn),
         ),
         "requires_action" | "requires_confirmation" => {

@@ -5,6 +5,7 @@
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use billing_app::webhooks::{self, WebhookOutcome};
+use billing_stripe::webhook as stripe_webhook;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -54,8 +55,9 @@ async fn stripe(
         ));
     }
     let now = state.app.clock.now().await?;
-    webhooks::verify_signature(&secret, signature, &body, now)?;
-    let outcome = webhooks::handle_stripe_event(&state.app, &body).await?;
+    stripe_webhook::verify_signature(&secret, signature, &body, now)?;
+    let event = stripe_webhook::decode_event(&body)?;
+    let outcome = webhooks::handle_payment_event(&state.app, &event).await?;
     Ok(Reply::ok(Received {
         received: true,
         processed: outcome == WebhookOutcome::Processed,

@@ -10,11 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use reqwest::Method;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
-use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{ADMIN_TOKEN, TestApp, UnreachableTable, read, spawn_app_on, spawn_app_with};
@@ -411,16 +409,7 @@ async fn a_store_that_fails_answers_5xx_that_name_nothing_inside() {
 // ---- the Stripe webhook
 
 fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}.").as_bytes());
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={timestamp},v1={hex}")
+    billing_stripe::webhook::signature_header(secret, timestamp, body)
 }
 
 async fn deliver(app: &TestApp, signature: Option<&str>, body: &[u8]) -> (u16, Value) {

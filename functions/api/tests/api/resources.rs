@@ -510,16 +510,7 @@ async fn runs_renew_and_collect() {
 }
 
 fn signed(secret: &str, timestamp: i64, body: &str) -> String {
-    use hmac::Mac;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}.{body}").as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={timestamp},v1={hex}")
+    billing_stripe::webhook::signature_header(secret, timestamp, body.as_bytes())
 }
 
 #[tokio::test]
