@@ -11,8 +11,9 @@
 #
 # The command sees the endpoints (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SQS,
 # AWS_ENDPOINT_URL_EVENTBRIDGE, STRIPE_API_BASE), dummy AWS credentials, AWS_REGION=us-east-1,
-# STRIPE_API_KEY=sk_test_123, and BILLING_REQUIRE_<SERVICE>=1 for each service started, so the
-# tests that need one fail instead of skipping. Every service is stopped when the command ends,
+# STRIPE_API_KEY=sk_test_123, and BILLING_REQUIRE_<SERVICE>=1 for moto and stripe-mock when
+# started, so the tests that need one fail instead of skipping. (The DynamoDB tests fail
+# without their endpoint anyway, unless BILLING_SKIP_DYNAMODB=1 says to skip them.) Every service is stopped when the command ends,
 # fails, or the script is interrupted.
 set -euo pipefail
 
@@ -92,7 +93,6 @@ start_dynamodb() {
   start "DynamoDB Local" "http://127.0.0.1:$port/" \
     bash -c "cd '$install_dir' && exec java -Djava.library.path=native -cp 'lib/*' $DYNAMODB_MAIN_CLASS -inMemory -port $port"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
-  export BILLING_REQUIRE_DYNAMODB=1
 }
 
 start_moto() {

@@ -545,16 +545,11 @@ async fn the_admin_ui_is_served_from_web_dist_beside_the_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_dynamodb_it_creates_its_table_and_keeps_the_data() {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
-    if endpoint.is_empty() {
-        assert_ne!(
-            std::env::var("BILLING_REQUIRE_DYNAMODB").as_deref(),
-            Ok("1"),
-            "BILLING_REQUIRE_DYNAMODB=1 but AWS_ENDPOINT_URL_DYNAMODB is unset"
-        );
-        eprintln!("skipped: AWS_ENDPOINT_URL_DYNAMODB is unset");
+    let Some(_endpoint) = billing_store::testing::dynamodb_endpoint(
+        "on_dynamodb_it_creates_its_table_and_keeps_the_data",
+    ) else {
         return;
-    }
+    };
     let data = tempfile::tempdir().unwrap();
     let table = format!("billing-local-{}", std::process::id());
     let port = free_port();

@@ -20,7 +20,7 @@ use billing_core::usage::UsageEvent;
 use billing_ledger::keys::DUE_SHARDS;
 use billing_ledger::{Ledger, PageRequest, QueuedUsage};
 use billing_store::Table;
-use billing_store::testing::{self as fixtures, Fault, FaultyTable};
+use billing_store::testing::{self as fixtures, Backend, Fault, FaultyTable};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
@@ -253,11 +253,11 @@ mod cases {
     }
 
     pub async fn a_fault_at_each_write_of_the_aggregator_then_a_rerun_counts_once(
-        fixture: fn() -> FixtureFuture,
+        backend: Backend,
     ) {
         for fault in [Fault::Before, Fault::After] {
             for nth in 1.. {
-                let (table, _keep) = fixture().await;
+                let (table, _keep) = fresh_table(backend).await;
                 let faulty = Arc::new(FaultyTable::new(table));
                 let app = app_on(Ledger::new(faulty.clone()));
                 let users = metered_users(&app, 2).await;
@@ -340,13 +340,13 @@ mod cases {
     /// Issue 18: a pass of 150 one-event messages commits in several chunks; a fault at each
     /// of its chunk commits (before or after the write) leaves it part done, and a rerun in
     /// passes grouped differently finishes it with every event counted once.
-    pub async fn a_pass_that_dies_mid_way_is_finished_by_a_rerun(fixture: fn() -> FixtureFuture) {
+    pub async fn a_pass_that_dies_mid_way_is_finished_by_a_rerun(backend: Backend) {
         const MESSAGES: usize = 150;
         for fault in [Fault::Before, Fault::After] {
             let mut part_done_seen = false;
             // The claims are the first MESSAGES writes; the chunk commits follow.
             for nth in u64::try_from(MESSAGES).unwrap() + 1.. {
-                let (table, _keep) = fixture().await;
+                let (table, _keep) = fresh_table(backend).await;
                 let faulty = Arc::new(FaultyTable::new(table));
                 let mut app = app_on(Ledger::new(faulty.clone()));
                 // DynamoDB Local times out on its own locks at the default widths.
@@ -456,11 +456,11 @@ mod cases {
     }
 
     pub async fn a_fault_at_each_write_of_the_payment_path_then_a_rerun_charges_once(
-        fixture: fn() -> FixtureFuture,
+        backend: Backend,
     ) {
         for fault in [Fault::Before, Fault::After] {
             for nth in 1.. {
-                let (table, _keep) = fixture().await;
+                let (table, _keep) = fresh_table(backend).await;
                 let faulty = Arc::new(FaultyTable::new(table));
                 let (app, gateway) = watched_app(faulty.clone());
                 set_clock(&app, "2027-01-01T00:00:00Z").await;
@@ -672,75 +672,24 @@ mod cases {
     }
 }
 
-/// A fresh table and whatever must live as long as it (the embedded store's directory).
-type FixtureFuture =
-    std::pin::Pin<Box<dyn std::future::Future<Output = (Arc<dyn Table>, fixtures::Fixture)>>>;
-
-fn embedded_fixture() -> FixtureFuture {
-    Box::pin(async {
-        let fixture = fixtures::embedded("faults").await.unwrap();
-        (fixture.table.clone(), fixture)
-    })
+/// A fresh table of `backend` and whatever must live as long as it (the embedded store's
+/// directory), for the cases that need one per fault.
+async fn fresh_table(backend: Backend) -> (Arc<dyn Table>, fixtures::Fixture) {
+    let fixture = backend.fixture("faults").await.unwrap();
+    (fixture.table.clone(), fixture)
 }
 
-fn dynamodb_fixture() -> FixtureFuture {
-    Box::pin(async {
-        let fixture = fixtures::dynamodb("faults").await.unwrap();
-        (fixture.table.clone(), fixture)
-    })
-}
-
-macro_rules! on_every_backend {
-    (tables: $($case:ident),* ; fixtures: $($fixture_case:ident),* $(,)?) => {
-        mod embedded {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let fixture = fixtures::embedded(stringify!($case)).await.unwrap();
-                    cases::$case(fixture.table.clone()).await;
-                }
-            )*
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $fixture_case() {
-                    cases::$fixture_case(embedded_fixture).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let Some(fixture) = fixtures::dynamodb(stringify!($case)).await else { return };
-                    cases::$case(fixture.table.clone()).await;
-                }
-            )*
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $fixture_case() {
-                    if fixtures::dynamodb(stringify!($fixture_case)).await.is_none() {
-                        return;
-                    }
-                    cases::$fixture_case(dynamodb_fixture).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
-    tables:
+billing_store::on_every_backend! {
+    |_backend, table| table =>
         every_usage_message_delivered_twice_and_shuffled_counts_once,
         passes_of_many_messages_delivered_twice_count_once,
         an_attempt_that_died_after_charging_is_resolved_with_its_own_request,
         error_paths_tell_the_truth;
-    fixtures:
+    |backend, _table| backend =>
         a_fault_at_each_write_of_the_aggregator_then_a_rerun_counts_once,
         a_pass_that_dies_mid_way_is_finished_by_a_rerun,
         a_fault_at_each_write_of_the_payment_path_then_a_rerun_charges_once,
-);
+}
 
 // The issue's size on the embedded store; DynamoDB Local, a single-threaded Java emulator that
 // takes minutes for that many transactions, runs the same case smaller (the semantics under

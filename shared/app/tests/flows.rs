@@ -11,7 +11,6 @@ use billing_core::plan::{PlanDraft, TierDraft, UsageChargeDraft};
 use billing_core::subscription::SubscriptionStatus;
 use billing_core::usage::UsageEventDraft;
 use billing_ledger::{AuditFilter, InvoiceFilter, Ledger, PageRequest};
-use billing_store::testing as fixtures;
 
 mod common;
 use common::*;
@@ -1357,32 +1356,8 @@ mod cases {
     }
 }
 
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let fixture = fixtures::embedded(stringify!($case)).await.unwrap();
-                    cases::$case(app_on(Ledger::new(fixture.table.clone()))).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let Some(fixture) = fixtures::dynamodb(stringify!($case)).await else { return };
-                    cases::$case(app_on(Ledger::new(fixture.table.clone()))).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+billing_store::on_every_backend! {
+    |_backend, table| app_on(Ledger::new(table)) =>
     a_billing_cycle_with_duplicate_usage_bills_the_tiers_once,
     the_dashboard_counts_every_transition_in_the_same_write,
     a_plan_change_preview_writes_nothing_and_is_the_change,
@@ -1399,4 +1374,4 @@ on_every_backend!(
     a_plan_change_keeps_the_rules_of_a_new_subscription,
     usage_accepted_before_a_cancel_or_a_plan_change_is_billed_late,
     past_due_ends_only_when_no_invoice_is_failing,
-);
+}

@@ -18,7 +18,6 @@ use billing_core::usage::UsageEvent;
 use billing_core::user::User;
 use billing_core::{Currency, Period};
 use billing_ledger::*;
-use billing_store::testing as fixtures;
 
 fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
@@ -1490,32 +1489,8 @@ mod corruption {
     }
 }
 
-macro_rules! on_every_backend {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let fixture = fixtures::embedded(stringify!($case)).await.unwrap();
-                    cases::$case(Ledger::new(fixture.table.clone())).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let Some(fixture) = fixtures::dynamodb(stringify!($case)).await else { return };
-                    cases::$case(Ledger::new(fixture.table.clone())).await;
-                }
-            )*
-        }
-    };
-}
-
-on_every_backend!(
+billing_store::on_every_backend! {
+    |_backend, table| Ledger::new(table) =>
     emails_are_unique_case_insensitively,
     users_are_found_by_name_prefix_in_name_order,
     dashboard_counters_move_with_each_change_or_not_at_all,
@@ -1537,4 +1512,4 @@ on_every_backend!(
     queued_usage_survives_until_dequeued,
     a_change_over_100_writes_is_refused_whole,
     stored_values_that_do_not_decode_are_corruption_not_zero,
-);
+}

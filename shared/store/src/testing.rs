@@ -1,16 +1,40 @@
 //! Backends for tests, shared by every suite that runs "once per backend": the store's
-//! conformance suite and the ledger's repository tests. Enabled by the `testing` feature.
+//! conformance suite, the ledger's repository tests, the app's flows and faults. Enabled by the
+//! `testing` feature. [`on_every_backend!`](crate::on_every_backend) writes a suite's tests.
 //!
 //! The DynamoDB fixture reads its endpoint from `AWS_ENDPOINT_URL_DYNAMODB` (see
-//! `infra/with-dynamodb-local.sh`) and gives every test its own fresh table. Without that
-//! variable it returns `None` (the test is skipped) — unless `BILLING_REQUIRE_DYNAMODB=1`,
-//! where it fails, so the project's test command always really runs it.
+//! `infra/with-services.sh`) and gives every test its own fresh table. Without that variable a
+//! DynamoDB test fails, so it cannot pass without running, unless the run says it skips
+//! DynamoDB (`BILLING_SKIP_DYNAMODB=1`): then each such test reports its skip on the terminal
+//! (past the test harness's capture) and returns.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::Table;
 use crate::{DynamoDbTable, EmbeddedTable, client_from_env};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The variable naming DynamoDB's endpoint (DynamoDB Local in tests).
+pub const DYNAMODB_ENDPOINT_VAR: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+/// `1` skips the DynamoDB tests when no endpoint is set (otherwise they fail).
+pub const SKIP_DYNAMODB_VAR: &str = "BILLING_SKIP_DYNAMODB";
+
+/// The backends a suite runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    DynamoDb,
+}
+
+impl Backend {
+    /// A fresh table of this backend for `case`; `None` only for a skipped DynamoDB test.
+    pub async fn fixture(self, case: &str) -> Option<Fixture> {
+        match self {
+            Self::Embedded => embedded(case).await,
+            Self::DynamoDb => dynamodb(case).await,
+        }
+    }
+}
 
 pub struct Fixture {
     pub table: Arc<dyn Table>,
@@ -27,18 +51,33 @@ pub async fn embedded(_case: &str) -> Option<Fixture> {
     })
 }
 
-pub async fn dynamodb(case: &str) -> Option<Fixture> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
-    if endpoint.is_empty() {
-        let required = std::env::var("BILLING_REQUIRE_DYNAMODB").is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "BILLING_REQUIRE_DYNAMODB=1 but AWS_ENDPOINT_URL_DYNAMODB is unset: run the \
-             tests through infra/with-dynamodb-local.sh (or point the variable at DynamoDB)"
-        );
-        eprintln!("skipped dynamodb::{case}: AWS_ENDPOINT_URL_DYNAMODB is unset");
-        return None;
+/// The DynamoDB endpoint test `case` runs against. Without one it panics, unless
+/// `BILLING_SKIP_DYNAMODB=1`: then it reports the skip where the terminal shows it and
+/// answers `None` (the caller returns without running).
+pub fn dynamodb_endpoint(case: &str) -> Option<String> {
+    let endpoint = std::env::var(DYNAMODB_ENDPOINT_VAR).unwrap_or_default();
+    if !endpoint.trim().is_empty() {
+        return Some(endpoint);
     }
+    let skip = std::env::var(SKIP_DYNAMODB_VAR).is_ok_and(|v| v == "1");
+    assert!(
+        skip,
+        "{DYNAMODB_ENDPOINT_VAR} is unset, so {case} cannot run on DynamoDB: run the tests \
+         through infra/with-services.sh (or point the variable at DynamoDB), or set \
+         {SKIP_DYNAMODB_VAR}=1 to skip the DynamoDB tests"
+    );
+    // Written to the process's stderr itself, not through `eprintln!`, which the test harness
+    // captures and hides for a passing test: a skip must be seen.
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED on DynamoDB (not run): {case} ({SKIP_DYNAMODB_VAR}=1, {DYNAMODB_ENDPOINT_VAR} unset)"
+    );
+    None
+}
+
+pub async fn dynamodb(case: &str) -> Option<Fixture> {
+    let endpoint = dynamodb_endpoint(case)?;
     static TABLES: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -59,6 +98,46 @@ pub async fn dynamodb(case: &str) -> Option<Fixture> {
         table: Arc::new(table),
         _data_dir: None,
     })
+}
+
+/// Writes a suite's tests once per backend: for every case, `embedded::case` and
+/// `dynamodb::case`, each a multi-threaded tokio test on a fresh table of its backend that
+/// calls `cases::case(arg).await`, `arg` built from the backend and the table:
+///
+/// ```ignore
+/// billing_store::on_every_backend! {
+///     |_backend, table| Ledger::new(table) => emails_are_unique, stale_versions_are_refused;
+///     |backend, _table| backend => a_rerun_repairs_every_fault;
+/// }
+/// ```
+///
+/// The calling module has a `cases` module and `tokio` (with `macros` and `rt-multi-thread`).
+#[macro_export]
+macro_rules! on_every_backend {
+    ($( |$backend:ident, $table:ident| $arg:expr => $($case:ident),+ $(,)? );+ $(;)?) => {
+        $crate::on_every_backend!(@backend embedded Embedded
+            $( |$backend, $table| $arg => $($case),+ );+);
+        $crate::on_every_backend!(@backend dynamodb DynamoDb
+            $( |$backend, $table| $arg => $($case),+ );+);
+    };
+    (@backend $module:ident $variant:ident
+        $( |$backend:ident, $table:ident| $arg:expr => $($case:ident),+ );+) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $($(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let $backend = $crate::testing::Backend::$variant;
+                    let Some(fixture) = $backend.fixture(stringify!($case)).await else {
+                        return;
+                    };
+                    let $table = ::std::sync::Arc::clone(&fixture.table);
+                    cases::$case($arg).await;
+                }
+            )+)+
+        }
+    };
 }
 
 /// Where an injected fault strikes a write.

@@ -1,15 +1,14 @@
 //! One conformance suite, run against every backend: each case is written once, as an async
-//! function over `Arc<dyn Table>`, and instantiated per backend by `conformance!`.
+//! function over `Arc<dyn Table>`, and instantiated per backend by
+//! `billing_store::on_every_backend!`.
 //!
 //! The DynamoDB instance reads its endpoint from `AWS_ENDPOINT_URL_DYNAMODB` (see
 //! `infra/with-dynamodb-local.sh`) and gives every test its own fresh table. Without that
-//! variable its tests are skipped — unless `BILLING_REQUIRE_DYNAMODB=1`, where they fail.
+//! variable its tests fail, unless `BILLING_SKIP_DYNAMODB=1` skips them (each says so).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use billing_store::{AttributeValue, Item, Table};
 use std::sync::Arc;
-
-use billing_store::testing as fixtures;
 
 pub fn s(text: impl Into<String>) -> AttributeValue {
     AttributeValue::S(text.into())
@@ -929,30 +928,8 @@ mod cases {
     }
 }
 
-macro_rules! conformance_suite {
-    ($backend:ident: $($case:ident),+ $(,)?) => {
-        mod $backend {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(fixture) = super::fixtures::$backend(stringify!($case)).await else {
-                        return;
-                    };
-                    super::cases::$case(std::sync::Arc::clone(&fixture.table)).await;
-                }
-            )+
-        }
-    };
-}
-
-macro_rules! conformance {
-    ($($case:ident),+ $(,)?) => {
-        conformance_suite!(embedded: $($case),+);
-        conformance_suite!(dynamodb: $($case),+);
-    };
-}
-
-conformance!(
+billing_store::on_every_backend! {
+    |_backend, table| table =>
     an_item_reads_back_as_written_until_deleted,
     concurrent_creates_of_one_key_have_exactly_one_winner,
     typed_conditions_guard_puts_updates_and_deletes,
@@ -967,4 +944,4 @@ conformance!(
     a_350_kb_item_round_trips_and_a_larger_one_is_refused,
     concurrent_transactions_on_one_item_commit_once,
     query_limits_and_partitions_are_checked,
-);
+}

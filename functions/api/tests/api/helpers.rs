@@ -46,9 +46,9 @@ pub enum Backend {
     DynamoDb,
 }
 
-/// The app on `backend`, or `None` when that backend is not available: DynamoDB needs
-/// `AWS_ENDPOINT_URL_DYNAMODB` (infra/with-services.sh sets it), and with
-/// `BILLING_REQUIRE_DYNAMODB=1` (the project's test command) its absence fails the test.
+/// The app on `backend`, or `None` when the run skips that backend: DynamoDB needs
+/// `AWS_ENDPOINT_URL_DYNAMODB` (infra/with-services.sh sets it); without it the test fails,
+/// unless `BILLING_SKIP_DYNAMODB=1` skips it (`billing_store::testing::dynamodb_endpoint`).
 pub async fn spawn_app_on_backend(
     backend: Backend,
     case: &str,
@@ -65,19 +65,7 @@ pub async fn spawn_app_on_dynamodb(
     case: &str,
     configure: impl FnOnce(&mut ApiConfig),
 ) -> Option<TestApp> {
-    if std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
-        .unwrap_or_default()
-        .is_empty()
-    {
-        let required = std::env::var("BILLING_REQUIRE_DYNAMODB").is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "BILLING_REQUIRE_DYNAMODB=1 but AWS_ENDPOINT_URL_DYNAMODB is unset: run the tests \
-             through infra/with-services.sh"
-        );
-        eprintln!("skipped {case} on DynamoDB: AWS_ENDPOINT_URL_DYNAMODB is unset");
-        return None;
-    }
+    billing_store::testing::dynamodb_endpoint(case)?;
     static TABLES: AtomicUsize = AtomicUsize::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
