@@ -6,15 +6,16 @@ use std::sync::Arc;
 
 use billing_eventbridge::EventBridgeSink;
 use billing_events_publisher::{PublisherEvent, PublisherOutput};
-use billing_lambda::MeteredSink;
 use billing_lambda::emf::{EmfMetrics, instrument};
+use billing_lambda::{LambdaConfig, MeteredSink};
 use billing_ledger::Ledger;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     billing_lambda::init_logs();
-    let ledger = Ledger::new(billing_lambda::table_from_env().await?);
+    let config = LambdaConfig::from_env()?;
+    let ledger = Ledger::new(config.table().await);
     let metrics = Arc::new(EmfMetrics::from_env("events-publisher"));
     let sink = MeteredSink::new(EventBridgeSink::from_env().await?, metrics.clone());
     let (sink, metrics) = (&sink, &metrics);

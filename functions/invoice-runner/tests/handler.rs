@@ -12,12 +12,17 @@ use billing_app::ports::WorkQueue;
 use billing_app::runs::{RunKind, ShardWork};
 use billing_app::{Actor, App, plans, subscriptions, users};
 use billing_core::plan::PlanDraft;
-use billing_lambda::runs::{RunEvent, RunOutput};
+use billing_lambda::runs::{RunEvent, RunOutput, Runner};
 use billing_ledger::Ledger;
 use billing_ledger::keys::{DUE_SHARDS, shard_of};
 use billing_sqs::SqsWorkQueue;
 use billing_store::testing::{self as fixtures, Fixture};
 use serde_json::{Value, json};
+
+/// This function's runner, as `main` serves it.
+fn runner(app: App, work_queue: Option<Arc<dyn billing_app::ports::WorkQueue>>) -> Runner {
+    Runner::new(app, billing_invoice_runner::RUN, work_queue)
+}
 
 const SCHEDULED: &str = include_str!("fixtures/scheduled-event.json");
 
@@ -171,7 +176,7 @@ async fn drain(client: &Client, queue_url: &str, expected: usize) -> Vec<(String
 #[tokio::test]
 async fn without_a_work_queue_the_schedule_renews_every_due_subscription_once() {
     let (_fixture, app, ids) = due_subscriptions(3).await;
-    let runner = billing_invoice_runner::runner(app.clone(), None);
+    let runner = runner(app.clone(), None);
     let RunOutput::Started {
         report,
         shards_queued,
@@ -203,7 +208,7 @@ async fn without_a_work_queue_the_schedule_renews_every_due_subscription_once() 
 #[tokio::test]
 async fn an_unreadable_work_message_is_reported_alone() {
     let (_fixture, app, _) = due_subscriptions(0).await;
-    let runner = billing_invoice_runner::runner(app, None);
+    let runner = runner(app, None);
     let RunOutput::Work(response) = runner
         .handle(event(include_str!("fixtures/sqs-work.json")), later())
         .await
@@ -226,7 +231,7 @@ async fn the_schedule_fans_the_shards_out_and_each_shard_message_renews_its_shar
     };
     let (_fixture, app, ids) = due_subscriptions(40).await;
     let queue: Arc<dyn WorkQueue> = Arc::new(SqsWorkQueue::new(client.clone(), &queue_url));
-    let runner = billing_invoice_runner::runner(app.clone(), Some(queue));
+    let runner = runner(app.clone(), Some(queue));
     let RunOutput::Started { shards_queued, .. } =
         runner.handle(event(SCHEDULED), later()).await.unwrap()
     else {
@@ -295,7 +300,7 @@ async fn a_shard_unfinished_at_the_deadline_goes_back_to_the_queue() {
     };
     let (_fixture, app, ids) = due_subscriptions(5).await;
     let queue: Arc<dyn WorkQueue> = Arc::new(SqsWorkQueue::new(client.clone(), &queue_url));
-    let runner = billing_invoice_runner::runner(app.clone(), Some(queue));
+    let runner = runner(app.clone(), Some(queue));
     let shard = shard_of(&ids[0]);
     let work = ShardWork {
         run: RunKind::Invoice,
@@ -329,7 +334,7 @@ async fn a_shard_unfinished_at_the_deadline_goes_back_to_the_queue() {
 async fn each_invocation_writes_one_emf_document_with_the_invoices_it_created() {
     let (_fixture, app, _ids) = due_subscriptions(3).await;
     let (metrics, captured) = billing_lambda::emf::Captured::metrics("invoice-runner");
-    let runner = billing_invoice_runner::runner(app.with_metrics(metrics.clone()), None);
+    let runner = runner(app.with_metrics(metrics.clone()), None);
     for _ in 0..2 {
         billing_lambda::emf::instrument(&metrics, runner.handle(event(SCHEDULED), later()))
             .await
@@ -359,7 +364,7 @@ async fn each_invocation_writes_one_emf_document_with_the_invoices_it_created() 
 async fn a_failed_invocation_counts_as_an_emf_error() {
     let (_fixture, app, _ids) = due_subscriptions(0).await;
     let (metrics, captured) = billing_lambda::emf::Captured::metrics("invoice-runner");
-    let runner = billing_invoice_runner::runner(
+    let runner = runner(
         app.with_metrics(metrics.clone()),
         Some(Arc::new(RefusingQueue)),
     );

@@ -43,13 +43,28 @@ pub struct LocalConfig {
     pub web_dist: PathBuf,
 }
 
-#[derive(Debug, PartialEq, Eq)]
-pub struct ConfigError(pub String);
+/// A setting that does not hold; the message starts with the variable's name, and an error of
+/// the crate that read it is kept as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable}: {problem}")]
+    Invalid {
+        variable: &'static str,
+        problem: String,
+    },
+    /// The API's settings (`BILLING_ADMIN_TOKEN`, `BILLING_TEST_CLOCK`, …).
+    #[error(transparent)]
+    Api(#[from] billing_api::config::ConfigError),
+    /// `BILLING_PAYMENT_GATEWAY` and the Stripe settings.
+    #[error(transparent)]
+    Gateway(#[from] billing_stripe::StripeError),
+    /// `BILLING_PAYMENT_RETRY_SCHEDULE`.
+    #[error(transparent)]
+    Dunning(billing_app::AppError),
+}
 
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+fn invalid(variable: &'static str, problem: String) -> ConfigError {
+    ConfigError::Invalid { variable, problem }
 }
 
 impl LocalConfig {
@@ -61,7 +76,7 @@ impl LocalConfig {
         let addr = lookup("BILLING_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
         let addr = addr
             .parse()
-            .map_err(|_| ConfigError(format!("BILLING_ADDR: expected host:port, got {addr:?}")))?;
+            .map_err(|_| invalid("BILLING_ADDR", format!("expected host:port, got {addr:?}")))?;
         let store = match lookup("BILLING_STORE").as_deref() {
             None | Some("") | Some("embedded") => StoreChoice::Embedded {
                 data_dir: PathBuf::from(
@@ -72,9 +87,10 @@ impl LocalConfig {
                 table: lookup("BILLING_TABLE").unwrap_or_else(|| "billing".into()),
             },
             Some(other) => {
-                return Err(ConfigError(format!(
-                    "BILLING_STORE: expected embedded or dynamodb, got {other:?}"
-                )));
+                return Err(invalid(
+                    "BILLING_STORE",
+                    format!("expected embedded or dynamodb, got {other:?}"),
+                ));
             }
         };
         let generated = lookup("BILLING_ADMIN_TOKEN")
@@ -91,12 +107,10 @@ impl LocalConfig {
             } else {
                 lookup(name)
             }
-        })
-        .map_err(|e| ConfigError(e.to_string()))?;
-        let gateway =
-            billing_stripe::gateway_from_lookup(&lookup).map_err(|e| ConfigError(e.to_string()))?;
-        let dunning = billing_app::config::dunning_from_lookup(&lookup)
-            .map_err(|e| ConfigError(e.to_string()))?;
+        })?;
+        let gateway = billing_stripe::gateway_from_lookup(&lookup)?;
+        let dunning =
+            billing_app::config::dunning_from_lookup(&lookup).map_err(ConfigError::Dunning)?;
         Ok(Self {
             addr,
             store,
@@ -127,9 +141,10 @@ fn payment_lease_seconds(lookup: &impl Fn(&str) -> Option<String>) -> Result<i64
             .ok()
             .filter(|s| *s >= 1)
             .ok_or_else(|| {
-                ConfigError(format!(
-                    "{VARIABLE}: expected a whole number of seconds ≥ 1, got {text:?}"
-                ))
+                invalid(
+                    VARIABLE,
+                    format!("expected a whole number of seconds ≥ 1, got {text:?}"),
+                )
             }),
     }
 }
@@ -137,28 +152,29 @@ fn payment_lease_seconds(lookup: &impl Fn(&str) -> Option<String>) -> Result<i64
 /// `60s`, `5m`, `1h`, `250ms` or a number of seconds; `0` turns the timer off. Default 60 s.
 fn period(
     lookup: &impl Fn(&str) -> Option<String>,
-    variable: &str,
+    variable: &'static str,
 ) -> Result<Option<Duration>, ConfigError> {
     let Some(text) = lookup(variable).filter(|t| !t.trim().is_empty()) else {
         return Ok(Some(Duration::from_secs(60)));
     };
     let text = text.trim();
-    let invalid = || {
-        ConfigError(format!(
-            "{variable}: expected a duration such as 60s, 5m or 0 (off), got {text:?}"
-        ))
+    let refused = || {
+        invalid(
+            variable,
+            format!("expected a duration such as 60s, 5m or 0 (off), got {text:?}"),
+        )
     };
     let (digits, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len()),
     );
-    let value: u64 = digits.parse().map_err(|_| invalid())?;
+    let value: u64 = digits.parse().map_err(|_| refused())?;
     let duration = match unit {
         "" | "s" => Duration::from_secs(value),
         "ms" => Duration::from_millis(value),
         "m" => Duration::from_secs(value.saturating_mul(60)),
         "h" => Duration::from_secs(value.saturating_mul(3600)),
-        _ => return Err(invalid()),
+        _ => return Err(refused()),
     };
     Ok((!duration.is_zero()).then_some(duration))
 }
@@ -207,7 +223,14 @@ mod tests {
         let missing = config(&[("BILLING_PAYMENT_GATEWAY", "stripe")])
             .err()
             .unwrap();
-        assert!(missing.0.starts_with("STRIPE_API_KEY"), "{missing}");
+        assert!(
+            missing.to_string().starts_with("STRIPE_API_KEY"),
+            "{missing}"
+        );
+        assert!(
+            matches!(missing, ConfigError::Gateway(_)),
+            "the source is kept"
+        );
     }
 
     #[test]
@@ -252,7 +275,7 @@ mod tests {
             ("BILLING_PAYMENT_LEASE_SECONDS", "0"),
         ] {
             let error = config(&[(name, value)]).err().unwrap();
-            assert!(error.0.starts_with(name), "{error}");
+            assert!(error.to_string().starts_with(name), "{error}");
         }
     }
 }

@@ -43,37 +43,64 @@ impl Running {
     }
 }
 
-async fn open_table(store: &StoreChoice) -> Result<Arc<dyn Table>, String> {
+/// Why the local runner could not start; each names the variable whose setting failed, and
+/// keeps the error that made it fail.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("BILLING_DATA_DIR: cannot create {}: {source}", .path.display())]
+    CreateDataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("BILLING_DATA_DIR: cannot open the store in {}: {source}", .path.display())]
+    OpenStore {
+        path: std::path::PathBuf,
+        #[source]
+        source: billing_store::StoreError,
+    },
+    #[error("BILLING_TABLE: cannot create or reach table {table}: {source}")]
+    ReachTable {
+        table: String,
+        #[source]
+        source: billing_store::StoreError,
+    },
+    #[error("BILLING_ADDR: cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+async fn open_table(store: &StoreChoice) -> Result<Arc<dyn Table>, StartError> {
     match store {
         StoreChoice::Embedded { data_dir } => {
-            std::fs::create_dir_all(data_dir).map_err(|e| {
-                format!(
-                    "BILLING_DATA_DIR: cannot create {}: {e}",
-                    data_dir.display()
-                )
+            std::fs::create_dir_all(data_dir).map_err(|source| StartError::CreateDataDir {
+                path: data_dir.clone(),
+                source,
             })?;
-            let table = EmbeddedTable::open(data_dir).map_err(|e| {
-                format!(
-                    "BILLING_DATA_DIR: cannot open the store in {}: {e}",
-                    data_dir.display()
-                )
+            let table = EmbeddedTable::open(data_dir).map_err(|source| StartError::OpenStore {
+                path: data_dir.clone(),
+                source,
             })?;
             Ok(Arc::new(table))
         }
         StoreChoice::DynamoDb { table } => {
             let table = DynamoDbTable::new(client_from_env().await, table.clone());
-            table.create_table_if_missing().await.map_err(|e| {
-                format!(
-                    "BILLING_TABLE: cannot create or reach table {}: {e}",
-                    table.table_name()
-                )
-            })?;
+            table
+                .create_table_if_missing()
+                .await
+                .map_err(|source| StartError::ReachTable {
+                    table: table.table_name().to_owned(),
+                    source,
+                })?;
             Ok(Arc::new(table))
         }
     }
 }
 
-pub async fn start(config: LocalConfig) -> Result<Running, String> {
+pub async fn start(config: LocalConfig) -> Result<Running, StartError> {
     let table = open_table(&config.store).await?;
     let ledger = Ledger::new(table);
     let clock: Arc<dyn Clock> = if config.api.test_clock_enabled {
@@ -112,10 +139,14 @@ pub async fn start(config: LocalConfig) -> Result<Running, String> {
     }
     let router = router.layer(axum::middleware::from_fn_with_state(metrics, record));
 
+    let listen = |source| StartError::Listen {
+        addr: config.addr,
+        source,
+    };
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
-        .map_err(|e| format!("BILLING_ADDR: cannot listen on {}: {e}", config.addr))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(listen)?;
+    let addr = listener.local_addr().map_err(listen)?;
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut server_stop = stopped.clone();

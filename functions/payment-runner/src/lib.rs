@@ -6,13 +6,8 @@
 //! one shard per message, run within the invocation's time budget and continued through the
 //! queue when unfinished. docs/scaling.md has the design and its arithmetic.
 
-use std::sync::Arc;
-
-use billing_app::App;
-use billing_app::ports::WorkQueue;
 use billing_app::runs::RunKind;
-use billing_lambda::runs::Runner;
 
-pub fn runner(app: App, work_queue: Option<Arc<dyn WorkQueue>>) -> Runner {
-    Runner::new(app, RunKind::Payment, work_queue)
-}
+/// The run this function makes; everything else is `billing_lambda::runs`, shared with the
+/// invoice runner.
+pub const RUN: RunKind = RunKind::Payment;

@@ -4,5 +4,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    billing_lambda::runs::serve("payment-runner", billing_payment_runner::runner).await
+    billing_lambda::runs::serve("payment-runner", billing_payment_runner::RUN).await
 }

@@ -10,8 +10,13 @@ use billing_app::clock::TestClock;
 use billing_app::runs::PaymentRunReport;
 use billing_app::{Actor, App, plans, subscriptions, users};
 use billing_core::plan::PlanDraft;
-use billing_lambda::runs::{RunEvent, RunOutput};
+use billing_lambda::runs::{RunEvent, RunOutput, Runner};
 use billing_ledger::Ledger;
+
+/// This function's runner, as `main` serves it.
+fn runner(app: App, work_queue: Option<Arc<dyn billing_app::ports::WorkQueue>>) -> Runner {
+    Runner::new(app, billing_payment_runner::RUN, work_queue)
+}
 
 /// An app with two open invoices due on February 1st: one user's card pays, the other's is
 /// declined.
@@ -69,7 +74,7 @@ fn later() -> Instant {
 #[tokio::test]
 async fn a_scheduled_event_charges_each_due_invoice_once() {
     let (_fixture, app) = due_invoices().await;
-    let runner = billing_payment_runner::runner(app, None);
+    let runner = runner(app, None);
     let run = || async {
         match runner.handle(scheduled(), later()).await.unwrap() {
             RunOutput::Started { report, .. } => report.payment.unwrap_or_default(),
@@ -91,7 +96,7 @@ async fn a_scheduled_event_charges_each_due_invoice_once() {
 async fn each_invocation_writes_one_emf_document_with_payments_by_outcome() {
     let (_fixture, app) = due_invoices().await;
     let (metrics, captured) = billing_lambda::emf::Captured::metrics("payment-runner");
-    let runner = billing_payment_runner::runner(app.with_metrics(metrics.clone()), None);
+    let runner = runner(app.with_metrics(metrics.clone()), None);
     for _ in 0..2 {
         billing_lambda::emf::instrument(&metrics, runner.handle(scheduled(), later()))
             .await

@@ -12,33 +12,31 @@
 //! the store refuses), each message is then aggregated on its own (those the pass applied find
 //! their markers) and only the ones that fail again are reported.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use billing_app::App;
 use billing_app::usage::{AggregationReport, UsageMessage, aggregate_batch, aggregate_pass};
+use billing_lambda::sqs::{BatchFailures, records};
 use billing_ledger::QueuedUsage;
+
+/// What a message is, in logs and problems.
+const WHAT: &str = "usage message";
 
 /// Aggregates every message of `event`; the response names the ones to retry.
 pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
+    let mut failures = BatchFailures::default();
     let mut batches = Vec::with_capacity(event.records.len());
-    for message in event.records {
-        let Some(message_id) = message.message_id.clone() else {
-            // Without an id a message can be neither deduplicated nor reported: SQS always
-            // sends one, so this is a malformed test event; skip it loudly.
-            tracing::error!("an SQS record without a messageId was skipped");
-            continue;
-        };
-        match read_message(message.body.as_deref()) {
+    for record in records::<UsageMessage>(event, WHAT) {
+        match record.body {
             Ok(usage) => batches.push(QueuedUsage {
-                batch_id: message_id,
+                batch_id: record.message_id,
                 events: usage.events,
                 queue_position: String::new(),
             }),
-            Err(problem) => fail(&mut response, message_id, &problem),
+            Err(problem) => failures.retry(record.message_id, WHAT, &problem),
         }
     }
     if batches.is_empty() {
-        return response;
+        return failures.into_response();
     }
     match aggregate_pass(app, &batches).await {
         Ok(report) => reported(app, batches.len(), &report),
@@ -48,18 +46,13 @@ pub async fn handle(app: &App, event: SqsEvent) -> SqsBatchResponse {
                 match aggregate_batch(app, batch).await {
                     Ok(report) => reported(app, 1, &report),
                     Err(problem) => {
-                        fail(&mut response, batch.batch_id.clone(), &problem.to_string())
+                        failures.retry(batch.batch_id.clone(), WHAT, &problem.to_string())
                     }
                 }
             }
         }
     }
-    response
-}
-
-fn read_message(body: Option<&str>) -> Result<UsageMessage, String> {
-    let body = body.ok_or("the message has no body")?;
-    serde_json::from_str(body).map_err(|e| format!("unreadable usage message: {e}"))
+    failures.into_response()
 }
 
 fn reported(app: &App, messages: usize, report: &AggregationReport) {
@@ -72,11 +65,4 @@ fn reported(app: &App, messages: usize, report: &AggregationReport) {
         late = report.late,
         "usage aggregated"
     );
-}
-
-fn fail(response: &mut SqsBatchResponse, message_id: String, problem: &str) {
-    tracing::warn!(%message_id, %problem, "usage message not aggregated; SQS will retry it");
-    let mut failure = BatchItemFailure::default();
-    failure.item_identifier = message_id;
-    response.batch_item_failures.push(failure);
 }

@@ -5,19 +5,18 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use billing_app::clock::SystemClock;
+use billing_lambda::LambdaConfig;
 use billing_lambda::emf::{EmfMetrics, instrument};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     billing_lambda::init_logs();
+    let config = LambdaConfig::from_env()?;
     let metrics = Arc::new(EmfMetrics::from_env("usage-aggregator"));
-    let app = billing_lambda::app(
-        billing_lambda::table_from_env().await?,
-        Arc::new(SystemClock),
-        metrics.clone(),
-    )
-    .await?;
+    let app = config
+        .app(config.table().await, Arc::new(SystemClock), metrics.clone())
+        .await;
     let metrics = &metrics;
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let app = app.clone();

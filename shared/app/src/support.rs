@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use billing_core::audit::AuditAction;
+use billing_core::backoff::Backoff;
 use billing_core::invoice::{Invoice, InvoiceDraft, InvoiceIds, invoice_number};
 use billing_core::user::User;
 use billing_core::{BillingError, Timestamp};
@@ -17,10 +18,11 @@ use crate::ids;
 /// writer changed what it read, or took the next invoice number first).
 pub const RACE_RETRIES_MAX: u32 = 30;
 
-/// The longest pause between two tries after lost races. Writers that collide once back off
-/// with full jitter, so they do not collide again in lockstep (the invoice-number counter is
-/// one item every invoice-creating change updates).
-const RACE_BACKOFF_MAX_MS: u64 = 100;
+/// The pause between two tries after lost races (after the first, which only yields): 2 ms
+/// doubling, never more than 100 ms. Writers that collide once back off with full jitter, so
+/// they do not collide again in lockstep (the invoice-number counter is one item every
+/// invoice-creating change updates).
+pub const RACE_BACKOFF: Backoff = Backoff::new(2, 100);
 
 /// The outcome of one try of a use case: done, refused, or lost a race (try again).
 #[derive(Debug)]
@@ -101,9 +103,8 @@ where
             Err(Attempt::Fail(error)) => return Err(error),
             Err(Attempt::Race) if lost == 0 => tokio::task::yield_now().await,
             Err(Attempt::Race) => {
-                let ceiling = (1u64 << lost.min(7)).min(RACE_BACKOFF_MAX_MS);
-                let pause = rand::Rng::random_range(&mut rand::rng(), 0..=ceiling);
-                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                let pause = RACE_BACKOFF.delay(lost, rand::random());
+                tokio::time::sleep(pause).await;
             }
         }
     }

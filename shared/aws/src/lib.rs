@@ -1,7 +1,7 @@
 //! The AWS SDK plumbing the adapters share (`billing-store`'s DynamoDB, `billing-sqs`,
 //! `billing-eventbridge`): one way to configure a client from the environment, and, for the
 //! adapters that retry on their own terms, one rule for which failed calls are worth another
-//! attempt and how long to wait before it.
+//! attempt (the wait before it is the workspace's one [`Backoff`], from `billing-core`).
 
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+pub use billing_core::backoff::Backoff;
 
 /// SDK configuration from the environment (region, credentials, and the service-specific
 /// `AWS_ENDPOINT_URL_<SERVICE>` a local stand-in sets), over rustls with the ring provider —
@@ -73,15 +74,6 @@ pub fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
     }
 }
 
-/// The wait before attempt `attempt + 1`: `base · 2^(attempt-1)`, its upper half jittered so
-/// that callers failing together do not retry together.
-pub fn backoff(base: Duration, attempt: u32) -> Duration {
-    let full = base.saturating_mul(1 << attempt.saturating_sub(1).min(8));
-    let half = full / 2;
-    let jitter_ms = rand::random_range(0..=u64::try_from(half.as_millis()).unwrap_or(0));
-    half + Duration::from_millis(jitter_ms)
-}
-
 /// What one call of a batch API (`SendMessageBatch`, `PutEvents`) did with the items it was
 /// given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -142,7 +134,7 @@ pub struct Progress {
 pub async fn deliver_all<F, Fut>(
     calls: impl IntoIterator<Item = Vec<usize>>,
     max_attempts: u32,
-    base: Duration,
+    backoff: Backoff,
     mut call: F,
 ) -> Result<Progress, Undelivered>
 where
@@ -151,19 +143,19 @@ where
 {
     let mut progress = Progress::default();
     for pending in calls {
-        deliver_with_retries(pending, max_attempts, base, &mut progress, &mut call).await?;
+        deliver_with_retries(pending, max_attempts, backoff, &mut progress, &mut call).await?;
     }
     Ok(progress)
 }
 
 /// Sends the items `pending` (indexes into the caller's list) with `call`, then again only
-/// those that failed, up to `max_attempts` calls with [`backoff`] from `base` between them.
+/// those that failed, up to `max_attempts` calls, waiting by `backoff` between them.
 /// A call that fails as a whole is retried when [`CallFailure::retryable`]; anything refused
 /// stops the delivery at once. `progress` counts what was accepted, also when it fails.
 async fn deliver_with_retries<F, Fut>(
     mut pending: Vec<usize>,
     max_attempts: u32,
-    base: Duration,
+    backoff: Backoff,
     progress: &mut Progress,
     call: &mut F,
 ) -> Result<(), Undelivered>
@@ -183,7 +175,7 @@ where
             });
         }
         if attempts > 0 {
-            tokio::time::sleep(backoff(base, attempts)).await;
+            tokio::time::sleep(backoff.delay(attempts, rand::random())).await;
         }
         attempts += 1;
         progress.calls += 1;
@@ -213,21 +205,4 @@ where
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_in_its_upper_half() {
-        let base = Duration::from_millis(50);
-        for attempt in 1..=5 {
-            let full = base * (1 << (attempt - 1));
-            for _ in 0..50 {
-                let wait = backoff(base, attempt);
-                assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
-            }
-        }
-    }
 }

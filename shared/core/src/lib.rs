@@ -35,6 +35,7 @@
 //! ```
 
 pub mod audit;
+pub mod backoff;
 pub mod error;
 pub mod invoice;
 pub mod money;

@@ -1,6 +1,8 @@
 //! Payments, the dunning schedule, and the simulated gateway's rules.
 
 use chrono::Duration;
+
+use crate::backoff::Backoff;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditAction;
@@ -188,39 +190,38 @@ pub fn attempt_idempotency_key(invoice_id: &str, attempt: u32) -> String {
     format!("{invoice_id}-attempt-{attempt}")
 }
 
-/// Retries of transient gateway errors inside one attempt: exponential backoff, full jitter.
+/// Retries of transient gateway errors inside one attempt: at most `max_calls` calls, waiting
+/// by the workspace's one [`Backoff`] between them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransientRetry {
     /// Gateway calls per attempt, the first included (BILLING.md: at most 3).
     pub max_calls: u32,
-    pub base_delay_ms: u64,
-    pub max_delay_ms: u64,
+    pub backoff: Backoff,
 }
+
+/// Gateway calls per attempt, the first included (BILLING.md: at most 3).
+pub const GATEWAY_CALLS_PER_ATTEMPT_MAX: u32 = 3;
+/// Between a charge's calls: 100 ms before the second, doubling, never more than 2 s.
+pub const GATEWAY_RETRY_BACKOFF: Backoff = Backoff::new(100, 2_000);
 
 impl Default for TransientRetry {
     fn default() -> Self {
         Self {
-            max_calls: 3,
-            base_delay_ms: 100,
-            max_delay_ms: 2_000,
+            max_calls: GATEWAY_CALLS_PER_ATTEMPT_MAX,
+            backoff: GATEWAY_RETRY_BACKOFF,
         }
     }
 }
 
 impl TransientRetry {
     /// How long to wait before call number `failed_calls + 1`, or `None` when the attempt has
-    /// used all its calls and counts as failed. `random` is any uniformly random number: the
-    /// wait is `random mod (cap + 1)` where `cap = min(max, base × 2^(failed_calls − 1))`.
+    /// used all its calls and counts as failed. `random` is any uniformly random number
+    /// ([`Backoff::delay_ms`]).
     pub fn delay_before_next_call_ms(&self, failed_calls: u32, random: u64) -> Option<u64> {
         if failed_calls == 0 || failed_calls >= self.max_calls {
             return None;
         }
-        let exponent = (failed_calls - 1).min(30);
-        let cap = self
-            .base_delay_ms
-            .saturating_mul(1_u64 << exponent)
-            .min(self.max_delay_ms);
-        Some(random % (cap + 1))
+        Some(self.backoff.delay_ms(failed_calls, random))
     }
 }
 

@@ -21,7 +21,7 @@ use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use billing_app::AppError;
 use billing_app::ports::EventSink;
-use billing_aws::{Answer, CallFailure, Undelivered, classify, deliver_all};
+use billing_aws::{Answer, Backoff, CallFailure, Undelivered, classify, deliver_all};
 use billing_ledger::AuditEntry;
 
 /// Names the event bus domain events are put on.
@@ -36,8 +36,9 @@ pub const CALL_BYTES_MAX: usize = 256 * 1024;
 const TIME_BYTES: usize = 14;
 /// Attempts per entry, the first included, before `publish` gives up.
 pub const PUT_ATTEMPTS_MAX: u32 = 4;
-/// The first backoff; it doubles per attempt, with jitter over its upper half.
-const BACKOFF_BASE: Duration = Duration::from_millis(50);
+/// The wait between attempts: 50 ms doubling, never more than 200 ms (the most 4 attempts
+/// reach), each drawn from zero to that.
+const BACKOFF: Backoff = Backoff::new(50, 200);
 /// One call may take this long before it counts as failed (and is retried).
 const CALL_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -271,7 +272,7 @@ async fn deliver(sender: &impl PutSender, events: &[Event]) -> Result<PutReport,
     let progress = deliver_all(
         plan_calls(events),
         PUT_ATTEMPTS_MAX,
-        BACKOFF_BASE,
+        BACKOFF,
         |pending| async move {
             let batch: Vec<&Event> = pending.iter().map(|&index| &events[index]).collect();
             let results = sender.put_events(&batch).await?;

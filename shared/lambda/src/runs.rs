@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use billing_app::ports::WorkQueue;
 use billing_app::runs::{
     DEFAULT_CONCURRENCY, RunKind, RunLimits, RunReport, ShardWork, run_every_shard, run_shard,
@@ -21,6 +21,8 @@ use billing_app::runs::{
 };
 use billing_app::{App, AppError};
 use serde::{Deserialize, Serialize};
+
+use crate::sqs::{BatchFailures, records};
 
 /// Time kept back from the invocation's deadline: the renewals or attempts in flight when the
 /// budget runs out finish, and the continuation is sent, within it.
@@ -108,29 +110,17 @@ impl Runner {
     }
 
     async fn work(&self, event: SqsEvent, limits: RunLimits) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
-        for message in event.records {
-            let Some(message_id) = message.message_id else {
-                tracing::error!("an SQS record without a messageId was skipped");
-                continue;
-            };
-            let outcome = match message
-                .body
-                .as_deref()
-                .map(serde_json::from_str::<ShardWork>)
-            {
-                Some(Ok(work)) => self.work_on(work, limits).await,
-                Some(Err(error)) => Err(format!("unreadable shard work: {error}")),
-                None => Err("the message has no body".to_owned()),
+        let mut failures = BatchFailures::default();
+        for record in records::<ShardWork>(event, "shard work") {
+            let outcome = match record.body {
+                Ok(work) => self.work_on(work, limits).await,
+                Err(problem) => Err(problem),
             };
             if let Err(problem) = outcome {
-                tracing::warn!(%message_id, %problem, "shard work failed; SQS will retry it");
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message_id;
-                response.batch_item_failures.push(failure);
+                failures.retry(record.message_id, "shard work", &problem);
             }
         }
-        response
+        failures.into_response()
     }
 
     async fn work_on(&self, work: ShardWork, limits: RunLimits) -> Result<(), String> {
@@ -166,24 +156,24 @@ pub fn deadline_of(deadline_epoch_ms: u64) -> Instant {
     Instant::now() + Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms))
 }
 
-/// The whole life of a runner Lambda once `main` has named it: the app on the table of
-/// `BILLING_TABLE` with EMF metrics, the runner `make_runner` builds over it and the work queue
+/// The whole life of a runner Lambda once `main` has named it and its run: the app on the
+/// table of `BILLING_TABLE` with EMF metrics, the runner of `run` over it and the work queue
 /// of `BILLING_RUN_QUEUE_URL`, then every invocation handled within the time Lambda gives it
 /// and written as one EMF document.
-pub async fn serve(
-    function: &str,
-    make_runner: fn(App, Option<Arc<dyn WorkQueue>>) -> Runner,
-) -> Result<(), lambda_runtime::Error> {
+pub async fn serve(function: &str, run: RunKind) -> Result<(), lambda_runtime::Error> {
     use lambda_runtime::{Error, LambdaEvent, service_fn};
     crate::init_logs();
+    let config = crate::LambdaConfig::from_env()?;
     let metrics = Arc::new(crate::emf::EmfMetrics::from_env(function));
-    let app = crate::app(
-        crate::table_from_env().await?,
-        Arc::new(billing_app::clock::SystemClock),
-        metrics.clone(),
-    )
-    .await?;
-    let runner = make_runner(app, crate::run_queue_from_env().await);
+    let app = config
+        .app(
+            config.table().await,
+            Arc::new(billing_app::clock::SystemClock),
+            metrics.clone(),
+        )
+        .await;
+    let work_queue = crate::LambdaConfig::work_queue(config.run_queue_url.as_deref()).await;
+    let runner = Runner::new(app, run, work_queue);
     let (runner, metrics) = (&runner, &metrics);
     lambda_runtime::run(service_fn(|event: LambdaEvent<RunEvent>| async move {
         crate::emf::instrument(

@@ -1,4 +1,4 @@
-//! The wiring every Lambda shares: `billing_lambda::app` reports the use cases to the metrics
+//! The wiring every Lambda shares: `LambdaConfig::app` reports the use cases to the metrics
 //! it is given (the function's EMF), and `MeteredSink` counts the events its sink accepted.
 #![allow(clippy::unwrap_used)]
 
@@ -10,8 +10,8 @@ use billing_app::ports::EventSink;
 use billing_app::usage::{IngestUsage, ingest_usage};
 use billing_app::users::{CreateUser, create_user};
 use billing_app::{Actor, AppError};
-use billing_lambda::MeteredSink;
 use billing_lambda::emf::{Captured, instrument, read_document};
+use billing_lambda::{LambdaConfig, LambdaError, MeteredSink, TABLE_VAR};
 use billing_ledger::AuditEntry;
 use serde_json::json;
 
@@ -22,13 +22,15 @@ async fn the_app_reports_its_use_cases_to_the_functions_emf_metrics() {
         .await
         .unwrap();
     let (metrics, captured) = Captured::metrics("billing-api");
-    let app = billing_lambda::app(
-        fixture.table.clone(),
-        Arc::new(SystemClock),
-        metrics.clone(),
-    )
-    .await
-    .unwrap();
+    let config =
+        LambdaConfig::from_lookup(|name| (name == TABLE_VAR).then(|| "unused".into())).unwrap();
+    let app = config
+        .app(
+            fixture.table.clone(),
+            Arc::new(SystemClock),
+            metrics.clone(),
+        )
+        .await;
     let user = create_user(
         &app,
         CreateUser {
@@ -102,4 +104,43 @@ async fn a_metered_sink_counts_only_what_its_sink_accepted() {
     metrics.start().finish(false);
     let values = read_document(&captured.documents().unwrap()[0]).unwrap();
     assert_eq!(values["EventsPublished"], 3);
+}
+
+#[test]
+fn every_configuration_error_names_its_variable_and_keeps_its_source() {
+    let read = |vars: &[(&str, &str)]| {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        LambdaConfig::from_lookup(move |name| {
+            vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+    };
+    let table = (TABLE_VAR, "billing");
+    let config = read(&[table, ("BILLING_RUN_QUEUE_URL", " ")]).unwrap();
+    assert_eq!(config.table, "billing");
+    assert_eq!(config.gateway.name(), "simulated");
+    assert_eq!(config.run_queue_url, None, "empty counts as unset");
+    for (vars, variable) in [
+        (vec![], TABLE_VAR),
+        (
+            vec![table, ("BILLING_PAYMENT_GATEWAY", "paypal")],
+            "BILLING_PAYMENT_GATEWAY",
+        ),
+        (
+            vec![table, ("BILLING_PAYMENT_GATEWAY", "stripe")],
+            "STRIPE_API_KEY",
+        ),
+        (
+            vec![table, ("BILLING_PAYMENT_RETRY_SCHEDULE", "3d,1d")],
+            "BILLING_PAYMENT_RETRY_SCHEDULE",
+        ),
+    ] {
+        let error = read(&vars).unwrap_err();
+        assert!(error.to_string().starts_with(variable), "{error}");
+        if variable.starts_with("STRIPE") {
+            assert!(matches!(error, LambdaError::Gateway(_)), "{error:?}");
+        }
+    }
 }

@@ -26,7 +26,7 @@ use billing_app::ports::{UsageQueue, WorkQueue};
 use billing_app::runs::ShardWork;
 #[cfg(doc)]
 use billing_app::usage::UsageMessage;
-use billing_aws::{Answer, CallFailure, Undelivered, classify, deliver_all};
+use billing_aws::{Answer, Backoff, CallFailure, Undelivered, classify, deliver_all};
 use billing_core::usage::UsageEvent;
 use serde::Serialize;
 
@@ -44,8 +44,9 @@ pub const EVENTS_PER_MESSAGE_MAX: usize = billing_app::usage::EVENTS_PER_REQUEST
 /// Attempts per message, the first included, before `enqueue` gives up. With the backoff below
 /// a request waits at most ~0.35 s between attempts in all.
 pub const SEND_ATTEMPTS_MAX: u32 = 4;
-/// The first backoff; it doubles per attempt, with jitter over its upper half.
-const BACKOFF_BASE: Duration = Duration::from_millis(50);
+/// The wait between attempts: 50 ms doubling, never more than 200 ms (the most 4 attempts
+/// reach), each drawn from zero to that.
+const BACKOFF: Backoff = Backoff::new(50, 200);
 /// One call may take this long before it counts as failed (and is retried).
 const CALL_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -371,7 +372,7 @@ async fn deliver(sender: &impl BatchSender, bodies: &[String]) -> Result<SendRep
     let progress = deliver_all(
         plan_batches(bodies)?,
         SEND_ATTEMPTS_MAX,
-        BACKOFF_BASE,
+        BACKOFF,
         |pending| async move {
             // Ids are the bodies' indexes: unique within the call, and stable across
             // retries.
