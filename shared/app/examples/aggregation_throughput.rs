@@ -6,7 +6,7 @@
 //!     cargo run --release -p billing-app --example aggregation_throughput -- 1000 100
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/app/common/mod.rs"]
 mod common;
 
 use std::time::Instant;

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 // The app's fixtures (a plan, a user, a subscription, the clock), shared with its own suites.
-#[path = "../../app/tests/common/mod.rs"]
+#[path = "../../app/tests/app/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use billing_core::subscription::SubscriptionStatus;
 use billing_core::usage::UsageEventDraft;
 use billing_ledger::{AuditFilter, InvoiceFilter, Ledger, PageRequest};
 
-mod common;
+use crate::common;
 use common::*;
 
 mod cases {

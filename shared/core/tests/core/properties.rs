@@ -1,7 +1,7 @@
 //! Invariants that must hold for every input, checked with proptest.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use billing_core::Period;
 use billing_core::invoice::{
@@ -125,8 +125,12 @@ proptest! {
         prop_assert_eq!(charge.mode, TierMode::Volume);
         let lines = usage_lines(charge, quantity, period()).unwrap();
         prop_assert_eq!(lines.len(), 1);
-        let tier = &charge.tiers[usize::try_from(lines[0].tier.unwrap() - 1).unwrap()];
-        prop_assert!(tier.up_to.is_none_or(|up| quantity <= up));
+        // The tier is the first whose ceiling holds the whole quantity, found here on its own
+        // rather than read back from the line under test.
+        let expected = charge.tiers.iter().position(|t| t.up_to.is_none_or(|up| quantity <= up)).unwrap();
+        prop_assert_eq!(lines[0].tier, Some(u32::try_from(expected + 1).unwrap()));
+        prop_assert_eq!(lines[0].quantity, Some(quantity));
+        let tier = &charge.tiers[expected];
         prop_assert_eq!(lines[0].amount_cents, tier.unit_amount_decimal.line_amount(quantity, tier.flat_amount_cents).unwrap());
     }
 

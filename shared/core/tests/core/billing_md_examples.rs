@@ -1,7 +1,7 @@
 //! Every worked example of ../shared/spec/BILLING.md, by name. The numbers are the contract.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use billing_core::Interval;
 use billing_core::invoice::BillingReason;

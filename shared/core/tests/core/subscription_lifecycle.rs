@@ -1,7 +1,7 @@
 //! The subscription state machine, command by command (BILLING.md "Subscriptions").
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

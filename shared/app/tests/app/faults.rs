@@ -24,7 +24,7 @@ use billing_store::testing::{self as fixtures, Backend, Fault, FaultyTable};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-mod common;
+use crate::common;
 use common::*;
 
 /// The simulated gateway as a real one behaves towards its callers, plus what the suites

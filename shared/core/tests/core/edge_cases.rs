@@ -2,7 +2,7 @@
 //! last second of a period, interval changes, boundaries, huge quantities, duplicate invoices.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
