@@ -286,14 +286,18 @@ async fn check_cursor(app: &TestApp, list: &str, cursor: &str) -> bool {
             true
         }
         400 => {
+            // A value the parameter check refuses for every route (empty, a control
+            // character, over its length) is `invalid_parameter`; one that passes it but
+            // positions no page is `invalid_cursor`. Either names the cursor.
+            let (kind, code, param) = response.error();
             assert_eq!(
-                response.error(),
-                (
-                    "invalid_request".into(),
-                    "invalid_cursor".into(),
-                    Some("cursor".into())
-                ),
+                (kind.as_str(), param.as_deref()),
+                ("invalid_request", Some("cursor")),
                 "{path}"
+            );
+            assert!(
+                code == "invalid_cursor" || code == "invalid_parameter",
+                "{path}: {code}"
             );
             false
         }
