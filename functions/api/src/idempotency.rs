@@ -95,7 +95,7 @@ pub async fn run(
             token,
             key,
             &hash,
-            billing_store::now_epoch_seconds(),
+            billing_ledger::now_epoch_seconds(),
             LOCK_SECONDS,
         )
         .await?;
@@ -143,7 +143,7 @@ pub async fn run(
                 key,
                 &hash,
                 &stored,
-                billing_store::now_epoch_seconds(),
+                billing_ledger::now_epoch_seconds(),
             )
             .await
             .map_err(|error| error.to_string()),

@@ -8,9 +8,11 @@
 mod change;
 pub mod dashboard;
 mod error;
+mod health;
 mod idempotency;
 pub mod keys;
 mod ledger;
+mod rate_limit;
 mod record;
 mod runs;
 mod token;
@@ -25,3 +27,7 @@ pub use ledger::{
 pub use record::Versioned;
 pub use runs::{RUN_TTL_SECONDS, RunRecord};
 pub use token::{Token, hash_secret};
+
+/// The clock leases, TTLs and rate-limit windows are stamped in (epoch seconds), so callers
+/// pass the same instants the store expires items by.
+pub use billing_store::now_epoch_seconds;
