@@ -7,7 +7,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use billing_app::{AppError, ErrorKind};
 use billing_ledger::LedgerError;
-use billing_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -207,15 +206,7 @@ impl ApiError {
 
 impl From<LedgerError> for ApiError {
     fn from(error: LedgerError) -> Self {
-        match error {
-            // A cursor from another list, or edited: the client's mistake.
-            LedgerError::Store(StoreError::InvalidCursor) => Self::invalid(
-                "invalid_cursor",
-                "the cursor is not one this list handed out",
-                Some("cursor".to_owned()),
-            ),
-            other => Self::App(other.into()),
-        }
+        Self::App(error.into())
     }
 }
 

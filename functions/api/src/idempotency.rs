@@ -91,7 +91,7 @@ pub async fn run(
             token,
             key,
             &hash,
-            billing_store::now_epoch_seconds(),
+            billing_ledger::now_epoch_seconds(),
             LOCK_SECONDS,
         )
         .await?;
@@ -139,7 +139,7 @@ pub async fn run(
                 key,
                 &hash,
                 &stored,
-                billing_store::now_epoch_seconds(),
+                billing_ledger::now_epoch_seconds(),
             )
             .await
             .map_err(|error| error.to_string()),

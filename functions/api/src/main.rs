@@ -25,10 +25,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         Arc::new(SystemClock)
     };
     let metrics = Arc::new(EmfMetrics::from_env("billing-api"));
-    let app = lambda.app(table.clone(), clock, metrics.clone()).await;
+    let app = lambda.app(table, clock, metrics.clone()).await;
     // Lambda instances share the usage rate limit through the table (API.md: per token).
     let limiter = Arc::new(billing_api::rate_limit::TableWindowLimiter::new(
-        table,
+        app.ledger.clone(),
         config.usage_rate_limit_per_second,
     ));
     // Runs started from the API that outlast the request go on over the runners' queues.

@@ -165,7 +165,7 @@ mod tests {
 /// allowance (with the default 1,000/s, 2,000 per window: 9 per instance, under 0.5%). Small
 /// allowances (under 200 per window) write every request, exact as before.
 pub struct TableWindowLimiter {
-    table: std::sync::Arc<dyn billing_store::Table>,
+    ledger: billing_ledger::Ledger,
     per_window: u64,
     flush_every: u64,
     /// Per key: this instance's window, its requests not yet written, the last shared count.
@@ -187,10 +187,10 @@ const WINDOW_ITEM_TTL_SECONDS: i64 = 60;
 const FLUSH_EVERY_MAX: u64 = 10;
 
 impl TableWindowLimiter {
-    pub fn new(table: std::sync::Arc<dyn billing_store::Table>, rate_per_second: u32) -> Self {
+    pub fn new(ledger: billing_ledger::Ledger, rate_per_second: u32) -> Self {
         let per_window = u64::from(rate_per_second.max(1)) * 2;
         Self {
-            table,
+            ledger,
             per_window,
             // At most 1% of the allowance hidden per instance.
             flush_every: (per_window / 100).clamp(1, FLUSH_EVERY_MAX),
@@ -205,7 +205,6 @@ impl TableWindowLimiter {
 
     /// [`RateLimiter::acquire`] at a given epoch second (tests drive time with it).
     pub async fn acquire_at(&self, key: &str, now_epoch: i64) -> Result<(), RetryAfter> {
-        use billing_store::{AttributeValue, Condition, Key, Update};
         let window = now_epoch - now_epoch.rem_euclid(WINDOW_SECONDS);
         let refused = || {
             let seconds = u64::try_from(window + WINDOW_SECONDS - now_epoch)
@@ -238,19 +237,12 @@ impl TableWindowLimiter {
             }
             std::mem::take(&mut entry.pending)
         };
-        let update = Update::new()
-            .add("count", i64::try_from(to_write).unwrap_or(i64::MAX))
-            .set(
-                "expires_at",
-                AttributeValue::N((window + WINDOW_ITEM_TTL_SECONDS).to_string()),
-            );
-        let counter = Key::new(format!("RATE#{key}"), window.to_string());
-        match self.table.update(&counter, update, Condition::Always).await {
-            Ok(item) => {
-                let count = match item.get("count") {
-                    Some(AttributeValue::N(text)) => text.parse::<u64>().unwrap_or(0),
-                    _ => 0,
-                };
+        let written = self
+            .ledger
+            .add_to_rate_window(key, window, to_write, window + WINDOW_ITEM_TTL_SECONDS)
+            .await;
+        match written {
+            Ok(count) => {
                 if let Some(entry) = self
                     .local
                     .lock()
@@ -278,7 +270,7 @@ impl TableWindowLimiter {
 #[async_trait]
 impl RateLimiter for TableWindowLimiter {
     async fn acquire(&self, key: &str) -> Result<(), RetryAfter> {
-        self.acquire_at(key, billing_store::now_epoch_seconds())
+        self.acquire_at(key, billing_ledger::now_epoch_seconds())
             .await
     }
 }
@@ -295,8 +287,8 @@ mod table_window_tests {
             std::sync::Arc::new(billing_store::EmbeddedTable::open(dir.path()).unwrap());
         // Two "instances" sharing one table count together.
         let (a, b) = (
-            TableWindowLimiter::new(table.clone(), 2),
-            TableWindowLimiter::new(table, 2),
+            TableWindowLimiter::new(billing_ledger::Ledger::new(table.clone()), 2),
+            TableWindowLimiter::new(billing_ledger::Ledger::new(table), 2),
         );
         let now = 1_800_000_000; // even: the start of a window
         for limiter in [&a, &b, &a, &b] {
@@ -326,13 +318,13 @@ mod table_window_tests {
         let table: std::sync::Arc<dyn billing_store::Table> =
             std::sync::Arc::new(billing_store::EmbeddedTable::open(dir.path()).unwrap());
         let (a, b) = (
-            TableWindowLimiter::new(table.clone(), 1000),
-            TableWindowLimiter::new(table.clone(), 1000),
+            TableWindowLimiter::new(billing_ledger::Ledger::new(table.clone()), 1000),
+            TableWindowLimiter::new(billing_ledger::Ledger::new(table.clone()), 1000),
         );
         assert_eq!(a.flush_every(), 10);
         let now = 1_800_000_000;
         let shared = || async {
-            let key = billing_store::Key::new("RATE#tok_1", now.to_string());
+            let key = billing_ledger::keys::rate_window("tok_1", now);
             match table.get(&key).await.unwrap() {
                 Some(item) => match item.get("count") {
                     Some(billing_store::AttributeValue::N(n)) => n.parse::<u64>().unwrap(),

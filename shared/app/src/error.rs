@@ -191,16 +191,15 @@ impl From<FieldError> for AppError {
 impl From<LedgerError> for AppError {
     fn from(value: LedgerError) -> Self {
         match value {
-            LedgerError::Store(billing_store::StoreError::Backend { message, .. }) => {
-                Self::Unavailable(message)
+            error if error.unavailable().is_some() => {
+                Self::Unavailable(error.unavailable().unwrap_or_default().to_owned())
             }
-            LedgerError::Store(billing_store::StoreError::InvalidCursor) => {
-                Self::Invalid(FieldError::new(
-                    "cursor",
-                    "invalid_cursor",
-                    "the cursor is not one this list handed out",
-                ))
-            }
+            // A cursor from another list, or edited: the client's mistake.
+            error if error.is_invalid_cursor() => Self::Invalid(FieldError::new(
+                "cursor",
+                "invalid_cursor",
+                "the cursor is not one this list handed out",
+            )),
             other => Self::internal("ledger", other),
         }
     }

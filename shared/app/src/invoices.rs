@@ -241,7 +241,7 @@ pub async fn attempt_payment(
     actor: &Actor,
 ) -> Result<InvoiceWithPayment, AppError> {
     let holder = ids::new_id("lease");
-    let epoch = billing_store::now_epoch_seconds();
+    let epoch = billing_ledger::now_epoch_seconds();
     if !app
         .ledger
         .acquire_payment_lease(id, &holder, epoch, app.payment_lease_seconds)

@@ -3,6 +3,7 @@
 //! reads through the ledger, lets `billing-core` decide, and commits one atomic `Change` with
 //! its audit entries.
 
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod context;

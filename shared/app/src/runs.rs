@@ -393,7 +393,7 @@ async fn record_progress(
         shard,
         &shard_run.report.counts(),
         shard_run.finished,
-        billing_store::now_epoch_seconds(),
+        billing_ledger::now_epoch_seconds(),
     )?;
     match app.ledger.commit(change).await {
         Ok(()) => Ok(()),
@@ -543,7 +543,7 @@ pub async fn start_run(
         counts: std::collections::BTreeMap::new(),
     };
     app.ledger
-        .create_run(&record, billing_store::now_epoch_seconds())
+        .create_run(&record, billing_ledger::now_epoch_seconds())
         .await?;
     let work = shard_work(run, now)
         .into_iter()

@@ -64,13 +64,7 @@ impl From<LedgerError> for Attempt {
                         | Conflict::InvoiceExists { .. }
                 )
             });
-        let transient = matches!(
-            value,
-            LedgerError::Store(
-                billing_store::StoreError::TransactionConflict
-                    | billing_store::StoreError::TransactionCanceled { .. }
-            )
-        );
+        let transient = value.is_transient();
         if race || transient {
             Self::Race
         } else {

@@ -4,8 +4,7 @@
 
 use billing_core::FieldError;
 use billing_core::audit::{AuditAction, EntityType};
-use billing_ledger::{AuditEntry, Change, LedgerError, Listing, PageRequest, Token, hash_secret};
-use billing_store::StoreError;
+use billing_ledger::{AuditEntry, Change, Listing, PageRequest, Token, hash_secret};
 
 use crate::context::{Actor, App};
 use crate::error::AppError;
@@ -131,7 +130,7 @@ pub async fn create(app: &App, actor: &Actor, request: NewToken) -> Result<Creat
 
 /// Tokens, newest first, revoked ones included (with `revoked_at`).
 pub async fn list(app: &App, page: &PageRequest) -> Result<Listing<Token>, AppError> {
-    app.ledger.tokens(page).await.map_err(page_error)
+    Ok(app.ledger.tokens(page).await?)
 }
 
 /// Revokes a token: it authenticates no more. Revoking a revoked token changes nothing and
@@ -169,18 +168,6 @@ pub async fn revoke(app: &App, actor: &Actor, id: &str) -> Result<Token, AppErro
             )),
         },
         Err(error) => Err(error.into()),
-    }
-}
-
-/// A cursor the store does not recognise is the client's mistake, not an internal error.
-fn page_error(error: LedgerError) -> AppError {
-    match error {
-        LedgerError::Store(StoreError::InvalidCursor) => AppError::Invalid(FieldError::new(
-            "cursor",
-            "invalid_cursor",
-            "the cursor is not one this list handed out",
-        )),
-        other => other.into(),
     }
 }
 

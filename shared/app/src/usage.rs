@@ -426,20 +426,6 @@ fn split(batch_id: &str, billed: Vec<(&UsageEvent, Billing)>) -> Vec<Chunk> {
     chunks
 }
 
-/// Whether a commit failed only because another transaction held one of its items: it wrote
-/// nothing, and the same transaction may be sent again.
-fn met_another_transaction(error: &billing_ledger::LedgerError) -> bool {
-    use billing_store::{CancellationReason, StoreError};
-    match error {
-        billing_ledger::LedgerError::Store(StoreError::TransactionConflict) => true,
-        billing_ledger::LedgerError::Store(StoreError::TransactionCanceled { reasons }) => {
-            reasons.contains(&CancellationReason::TransactionConflict)
-                && !reasons.contains(&CancellationReason::ConditionFailed)
-        }
-        _ => false,
-    }
-}
-
 /// Times a chunk meeting another transaction is sent again before its pass retries.
 const CHUNK_CONFLICT_RETRIES: u32 = 8;
 
@@ -614,7 +600,10 @@ impl Chunk {
         // transaction that met another one wrote nothing and is sent again as it is.
         let mut outcome = app.ledger.commit(self.change(now)?).await;
         for lost in 0..CHUNK_CONFLICT_RETRIES {
-            if !outcome.as_ref().is_err_and(met_another_transaction) {
+            if !outcome
+                .as_ref()
+                .is_err_and(billing_ledger::LedgerError::met_another_transaction)
+            {
                 break;
             }
             let ceiling = 1_u64 << lost.min(6);

@@ -1,4 +1,4 @@
-use billing_store::StoreError;
+use billing_store::{CancellationReason, StoreError};
 use thiserror::Error;
 
 /// Which guard of a write lost its race: the typed reason a [`crate::Change`] was refused.
@@ -106,6 +106,44 @@ impl LedgerError {
     /// True when `pred` matches one of the conflicts.
     pub fn has_conflict(&self, pred: impl Fn(&Conflict) -> bool) -> bool {
         self.conflicts().iter().any(pred)
+    }
+
+    /// A list was asked for a page with a cursor it never handed out (edited, or another
+    /// list's): the client's mistake, not the ledger's.
+    pub fn is_invalid_cursor(&self) -> bool {
+        matches!(self, Self::Store(StoreError::InvalidCursor))
+    }
+
+    /// The store's backend failed (unreachable, throttled, timed out): what it said, for a
+    /// "retry shortly" answer. `None` for every other error.
+    pub fn unavailable(&self) -> Option<&str> {
+        match self {
+            Self::Store(StoreError::Backend { message, .. }) => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The write was canceled by the store without a guard of the change failing (another
+    /// transaction held an item, or DynamoDB canceled it for a reason of its own): nothing was
+    /// written and the same use case may simply run again.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Store(StoreError::TransactionConflict | StoreError::TransactionCanceled { .. })
+        )
+    }
+
+    /// The commit failed only because another transaction held one of its items: it wrote
+    /// nothing, no condition of it failed, and the very same change may be sent again.
+    pub fn met_another_transaction(&self) -> bool {
+        match self {
+            Self::Store(StoreError::TransactionConflict) => true,
+            Self::Store(StoreError::TransactionCanceled { reasons }) => {
+                reasons.contains(&CancellationReason::TransactionConflict)
+                    && !reasons.contains(&CancellationReason::ConditionFailed)
+            }
+            _ => false,
+        }
     }
 }
 

@@ -58,12 +58,12 @@ impl Ledger {
             )
         };
         let first = record(now_epoch + IDEMPOTENCY_TTL_SECONDS)?;
-        match self.table().put(first, Condition::NotExists).await {
+        match self.table.put(first, Condition::NotExists).await {
             Ok(()) => return Ok(IdempotencyStart::Started),
             Err(StoreError::ConditionFailed) => {}
             Err(error) => return Err(error.into()),
         }
-        let Some(existing) = self.table().get(&keys::idempotency(token_id, key)).await? else {
+        let Some(existing) = self.table.get(&keys::idempotency(token_id, key)).await? else {
             // Expired between the two calls: the key is free again; let the client retry.
             return Ok(IdempotencyStart::InProgress);
         };
@@ -134,7 +134,7 @@ impl Ledger {
                 ("expires_at", n(now_epoch + IDEMPOTENCY_TTL_SECONDS)),
             ],
         )?;
-        self.table()
+        self.table
             .put(
                 item,
                 Condition::AttributeEquals("request_hash".into(), s(request_hash)),
@@ -146,7 +146,7 @@ impl Ledger {
     /// Frees `key` after a request that must not be replayed (it failed unexpectedly), so a
     /// retry runs it again.
     pub async fn abandon_request(&self, token_id: &str, key: &str) -> Result<()> {
-        self.table()
+        self.table
             .delete(&keys::idempotency(token_id, key), Condition::Always)
             .await
             .map_err(LedgerError::from)

@@ -246,6 +246,17 @@ pub fn run_shard_done(run_id: &str, shard: u32) -> Key {
 
 pub const SEAL_PREFIX: &str = "SEAL#";
 
+/// The item the health check reads: it never exists, so the read costs the least there is.
+pub fn health_probe() -> Key {
+    Key::new("HEALTH#probe", "HEALTH#probe")
+}
+
+/// The shared request count of a rate-limited `key` (a token id) in the window starting at
+/// `window_start` (epoch seconds): one item per key and window, gone by TTL.
+pub fn rate_window(key: &str, window_start: i64) -> Key {
+    Key::new(format!("RATE#{key}"), window_start.to_string())
+}
+
 /// The gsi4 partition of users whose name's search key begins with `first`: one partition
 /// per first character, so a prefix search reads exactly one partition and name writes
 /// spread over many.

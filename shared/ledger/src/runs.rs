@@ -111,7 +111,7 @@ impl Ledger {
     /// The run `run_id`, as far as it got.
     pub async fn run(&self, run_id: &str) -> Result<Option<RunRecord>> {
         let key: Key = keys::run(run_id);
-        let Some(item) = self.table().get(&key).await? else {
+        let Some(item) = self.table.get(&key).await? else {
             return Ok(None);
         };
         let mut counts = BTreeMap::new();

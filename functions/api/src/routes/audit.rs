@@ -88,6 +88,6 @@ async fn list_audit(
         entity_id: paged.filters.entity_id,
         action,
     };
-    let listing = state.app.ledger.audit(&filter, &paged.page).await?;
+    let listing = billing_app::audit::list_audit(&state.app, &filter, &paged.page).await?;
     Ok(Reply::ok(Page::of(listing, AuditEntryView::from)))
 }

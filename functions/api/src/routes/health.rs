@@ -5,7 +5,6 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use billing_store::Key;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -43,8 +42,7 @@ pub fn router() -> OpenApiRouter<ApiState> {
     )
 )]
 async fn healthz(State(state): State<ApiState>) -> Response {
-    let key = Key::new("HEALTH#probe", "HEALTH#probe");
-    let probe = state.app.ledger.table().get(&key);
+    let probe = state.app.ledger.probe();
     let store_ok = match tokio::time::timeout(STORE_PROBE_TIMEOUT, probe).await {
         Ok(Ok(_)) => true,
         Ok(Err(error)) => {
