@@ -98,7 +98,7 @@ impl Ledger {
         // The first request died holding the key: take it over, if nobody else just did.
         let expires_at = number("expires_at")?.unwrap_or(now_epoch + IDEMPOTENCY_TTL_SECONDS);
         match self
-            .table()
+            .table
             .put(
                 record(expires_at)?,
                 Condition::AttributeEquals("locked_until".into(), n(locked_until)),
