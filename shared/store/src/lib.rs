@@ -6,7 +6,7 @@
 //!
 //! Both are held as `Arc<dyn Table>`. Items are [`serde_dynamo::Item`]s, so repositories map
 //! entities with `serde_dynamo::to_item` / `from_item` and never see an AWS SDK type.
-//! `tests/conformance.rs` runs one suite against both backends; `docs/data-model.md` describes
+//! `tests/store/conformance.rs` runs one suite against both backends; `docs/data-model.md` describes
 //! the table, the conditions and the guarantees.
 
 mod cursor;

@@ -5,7 +5,7 @@ use serde_dynamo::Item;
 
 /// The storage port: one DynamoDB-shaped table (see `docs/data-model.md`).
 ///
-/// Semantics both backends guarantee (checked by `tests/conformance.rs`):
+/// Semantics both backends guarantee (checked by `tests/store/conformance.rs`):
 /// - reads are strongly consistent on the primary key (GSI queries are eventually consistent
 ///   in AWS, immediate locally);
 /// - items whose `expires_at` has passed are absent for reads and conditions;

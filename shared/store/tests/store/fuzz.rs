@@ -1,8 +1,8 @@
 //! Fuzz target of query cursors (issue 19.3), on every backend, run with `bolero`: as a normal
-//! test it replays `tests/__fuzz__/query_cursor/corpus` and tries random cursors for a few
+//! test it replays `tests/store/__fuzz__/fuzz__query_cursor/corpus` and tries random cursors for a few
 //! seconds (on DynamoDB Local too when `AWS_ENDPOINT_URL_DYNAMODB` is set, as
-//! `infra/with-services.sh` does); `cargo bolero test -p billing-store --test fuzz
-//! query_cursor` fuzzes it for real.
+//! `infra/with-services.sh` does); `cargo bolero test -p billing-store --test store
+//! fuzz::query_cursor` fuzzes it for real.
 //!
 //! A cursor comes from the wire, so anything may arrive: hex or not, JSON or not, the right
 //! key attributes with any values, out of the query's range. Properties: a page or

@@ -1,6 +1,6 @@
 //! Fuzz target of the Stripe webhook (issue 19.3), run with `bolero`: as a normal test it
-//! replays `tests/__fuzz__/stripe_webhook/corpus` and tries random inputs for a few seconds;
-//! `cargo bolero test -p billing-stripe --test fuzz stripe_webhook` fuzzes it for real.
+//! replays `tests/stripe/__fuzz__/fuzz__stripe_webhook/corpus` and tries random inputs for a few seconds;
+//! `cargo bolero test -p billing-stripe --test stripe fuzz::stripe_webhook` fuzzes it for real.
 //!
 //! The input is a `Stripe-Signature` header (its first line) and a body (the rest). Properties:
 //! verification never panics and refuses what the secret did not sign; a body that verifies
@@ -8,9 +8,7 @@
 //! panic or a 5xx, and a second delivery of a handled event changes nothing.
 #![allow(clippy::unwrap_used)]
 
-// The app's fixtures (a plan, a user, a subscription, the clock), shared with its own suites.
-#[path = "../../app/tests/app/common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
