@@ -1,6 +1,6 @@
 //! Fuzz targets of the core's parsers (issue 19.3), run with `bolero`: as a normal test each
-//! replays its corpus (`tests/__fuzz__/<target>/corpus`) and then tries random inputs for a
-//! few seconds; `cargo bolero test -p billing-core --test fuzz <target>` runs it as a real,
+//! replays its corpus (`tests/core/__fuzz__/fuzz__<target>/corpus`) and then tries random inputs for a
+//! few seconds; `cargo bolero test -p billing-core --test core fuzz::<target>` runs it as a real,
 //! coverage-guided fuzzer (see docs/RELIABILITY.md).
 //!
 //! The properties: no panic; a decimal unit price means exactly the number its digits say
@@ -9,7 +9,6 @@
 //! never a wrapped number; a plan that validates prices any quantity without panicking, and
 //! its lines add up to the reference or report the overflow; a timestamp the API accepts is one
 //! the rules can compute with.
-#![allow(clippy::unwrap_used)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
