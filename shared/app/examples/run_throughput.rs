@@ -57,7 +57,11 @@ async fn main() {
         other => panic!("unknown backend {other}: embedded or dynamodb"),
     };
     let commits = || embedded.as_ref().map_or(0, |table| table.stats().commits);
-    let app = app_on(Ledger::new(table));
+    let mut app = app_on(Ledger::new(table));
+    if embedded.is_some() {
+        // As the local runner sets it on the embedded store.
+        app.run_concurrency = runs::EMBEDDED_CONCURRENCY;
+    }
     set_clock(&app, "2027-01-01T00:00:00Z").await;
     plan(&app, "pro", 2900, true).await;
     let plan = app.ledger.plan("pro").await.unwrap().unwrap().value;
