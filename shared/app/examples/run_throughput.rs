@@ -160,7 +160,10 @@ async fn main() {
         "exactly one invoice number taken per renewal (numbers are gap-free)"
     );
     let again = runs::invoice_run(&app, now).await.unwrap();
-    assert_eq!(again.subscriptions_renewed, 0, "a second run renews nothing");
+    assert_eq!(
+        again.subscriptions_renewed, 0,
+        "a second run renews nothing"
+    );
     assert_eq!(again.invoices_created, 0, "a second run invoices nothing");
     let renewed_to = at("2027-02-01T00:00:00Z");
     let mut checks = JoinSet::new();
@@ -192,7 +195,10 @@ async fn main() {
     while let Some(done) = checks.join_next().await {
         billed_usage += done.unwrap();
     }
-    assert_eq!(billed_usage, expected_usage, "the usage renewed is the usage seeded");
+    assert_eq!(
+        billed_usage, expected_usage,
+        "the usage renewed is the usage seeded"
+    );
 
     // ---- the payment run, at the same instant
     let (started, commits_before) = (Instant::now(), commits());
