@@ -55,6 +55,12 @@ pub trait Table: Send + Sync {
         Ok(Box::pin(std::future::ready(outcome)))
     }
 
+    /// Whether [`Table::transact_write_in_order`] returns before the write is applied (its
+    /// place fixed, its outcome still to come): true for the embedded backend only.
+    fn orders_writes(&self) -> bool {
+        false
+    }
+
     /// One page of a query of one partition of an index, in sort-key order.
     async fn query(&self, query: Query) -> Result<Page, StoreError>;
 }

@@ -284,6 +284,10 @@ impl Table for EmbeddedTable {
         }))
     }
 
+    fn orders_writes(&self) -> bool {
+        true
+    }
+
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         validate::validate_query(&query)?;
         self.read(move |database| run_query(database, &query)).await
