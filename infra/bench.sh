@@ -30,7 +30,7 @@ log ""
 
 echo "bench: building (profile bench: release with line tables)" >&2
 cargo build --locked --profile bench -p billing-local --bin billing-local --example no_store
-cargo build --locked --profile bench -p billing-app --example aggregation_throughput
+cargo build --locked --profile bench -p billing-app --example aggregation_throughput --example run_throughput
 
 # ---- ingest: billing-local and the no-store handler, same bodies, same run
 ADMIN=bench-admin-token
@@ -113,6 +113,15 @@ log "| queued | enqueue | aggregation | counted |"
 log "| --- | --- | --- | --- |"
 "$BIN/examples/aggregation_throughput" 100000 1 | tee -a "$OUT"
 "$BIN/examples/aggregation_throughput" 1000 100 | tee -a "$OUT"
+log ""
+
+# ---- invoice and payment runs on the embedded store (BENCH_RUN_SUBSCRIPTIONS, 100,000)
+log "## Invoice and payment runs (embedded store, invoice_run then payment_run)"
+log ""
+log "| store, subscriptions | seeding | invoice run | payment run | checked |"
+log "| --- | --- | --- | --- | --- |"
+"$BIN/examples/run_throughput" "${BENCH_RUN_SUBSCRIPTIONS:-100000}" embedded | tee -a "$OUT"
+infra/with-dynamodb-local.sh "$BIN/examples/run_throughput" "${BENCH_RUN_SUBSCRIPTIONS_DYNAMODB:-2000}" dynamodb | tee -a "$OUT"
 log ""
 
 # ---- write units on DynamoDB Local, and the core's hot paths

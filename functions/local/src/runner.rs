@@ -113,6 +113,9 @@ pub async fn start(config: LocalConfig) -> Result<Running, StartError> {
     app.gateway = config.gateway.clone();
     app.dunning = config.dunning.clone();
     app.payment_lease_seconds = config.payment_lease_seconds;
+    if matches!(config.store, StoreChoice::Embedded { .. }) {
+        app.run_concurrency = billing_app::runs::EMBEDDED_CONCURRENCY;
+    }
     let admin_token = config.api.admin_token.expose().to_owned();
     let exporter = metrics.clone();
     let mut router = billing_api::router(ApiState::new(app.clone(), config.api))

@@ -29,6 +29,9 @@ pub struct App {
     /// Chunk transactions of a pass in flight at once (the embedded writer folds them into one
     /// commit; DynamoDB runs them side by side, resending one that met another).
     pub usage_chunks_in_flight: usize,
+    /// Renewals or payment attempts of one shard in flight at once in a run of this process
+    /// (`runs::DEFAULT_CONCURRENCY`; the local runner uses `runs::EMBEDDED_CONCURRENCY`).
+    pub run_concurrency: usize,
 }
 
 /// The default width of an aggregation pass's claims (the embedded writer's batch, twice).
@@ -55,6 +58,7 @@ impl App {
             payment_lease_seconds: PAYMENT_LEASE_SECONDS,
             usage_claims_in_flight: USAGE_CLAIMS_IN_FLIGHT,
             usage_chunks_in_flight: USAGE_CHUNKS_IN_FLIGHT,
+            run_concurrency: crate::runs::DEFAULT_CONCURRENCY,
         }
     }
 

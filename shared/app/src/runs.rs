@@ -32,6 +32,12 @@ const DUE_PAGE: usize = 100;
 /// invocation's burst throttle a partition of the table.
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
+/// Items of one shard in flight at once on the embedded store (`App::run_concurrency` of the
+/// local runner): its writer folds the renewals in flight into one fsync'd commit, and their
+/// invoice numbers are queued one behind the other, so more in flight means fewer commits
+/// (issue 18: 5,000 renewals in 70 commits at 16, against 181 at 4).
+pub const EMBEDDED_CONCURRENCY: usize = 16;
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvoiceRunReport {
@@ -80,6 +86,14 @@ impl Default for RunLimits {
 }
 
 impl RunLimits {
+    /// No deadline, `app.run_concurrency` in flight per shard: a run within this process.
+    pub fn of(app: &App) -> Self {
+        Self {
+            concurrency: app.run_concurrency,
+            deadline: None,
+        }
+    }
+
     fn out_of_time(&self) -> bool {
         self.deadline
             .is_some_and(|deadline| Instant::now() >= deadline)
@@ -95,9 +109,9 @@ pub struct ShardRun<R> {
 }
 
 /// Renews every subscription whose period ended at or before `now`: every shard, the shards
-/// side by side, each with [`DEFAULT_CONCURRENCY`] renewals in flight.
+/// side by side, each with `app.run_concurrency` renewals in flight.
 pub async fn invoice_run(app: &App, now: Timestamp) -> Result<InvoiceRunReport, AppError> {
-    let (report, _) = run_every_shard(app, RunKind::Invoice, now, RunLimits::default()).await?;
+    let (report, _) = run_every_shard(app, RunKind::Invoice, now, RunLimits::of(app)).await?;
     Ok(report.invoice.unwrap_or_default())
 }
 
@@ -164,7 +178,7 @@ pub async fn invoice_run_shard(
 /// Attempts every open invoice whose next payment attempt is at or before `now`: every shard,
 /// side by side.
 pub async fn payment_run(app: &App, now: Timestamp) -> Result<PaymentRunReport, AppError> {
-    let (report, _) = run_every_shard(app, RunKind::Payment, now, RunLimits::default()).await?;
+    let (report, _) = run_every_shard(app, RunKind::Payment, now, RunLimits::of(app)).await?;
     Ok(report.payment.unwrap_or_default())
 }
 
@@ -528,7 +542,7 @@ pub async fn start_run(
 ) -> Result<RunStarted, AppError> {
     let now = app.clock.now().await?;
     let (Some(budget), Some(queue)) = (dispatch.budget, dispatch.queue(run)) else {
-        let (report, _) = run_every_shard(app, run, now, RunLimits::default()).await?;
+        let (report, _) = run_every_shard(app, run, now, RunLimits::of(app)).await?;
         return Ok(RunStarted::Finished(report));
     };
     let deadline = Instant::now() + budget;
@@ -554,7 +568,7 @@ pub async fn start_run(
         .collect();
     let limits = RunLimits {
         deadline: Some(deadline),
-        ..RunLimits::default()
+        ..RunLimits::of(app)
     };
     let (report, unfinished) = run_shards(app, work, limits).await?;
     if unfinished.is_empty() {

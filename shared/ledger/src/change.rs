@@ -13,6 +13,7 @@ use billing_store::{AttributeValue, Condition, Key, TransactItem, Update};
 
 use crate::dashboard::Count;
 use crate::error::{Conflict, Result};
+use crate::invoices::TakenNumbers;
 use crate::keys::sortable;
 use crate::record::{s, to_item};
 
@@ -37,9 +38,10 @@ pub(crate) fn newest_sk(at: Timestamp, id: &str) -> AttributeValue {
 #[derive(Debug, Default)]
 pub struct Change {
     pub(crate) writes: Vec<(TransactItem, Option<Conflict>)>,
-    /// Held until the change is committed or dropped, so the next writer of this process
-    /// reads the counter only after this change's numbers are taken or given up.
-    pub(crate) numbering_turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The turn on the invoice-number counter, held until the change is queued in order or
+    /// committed (or dropped), so the next writer of this process conditions on the counter
+    /// this change leaves.
+    pub(crate) numbers: Option<TakenNumbers>,
     /// The dashboard counters' deltas, by item `(pk, sk)` and attribute: merged, because a
     /// transaction may not touch one item twice, and written as one `ADD` update per item.
     counters: BTreeMap<(String, String), BTreeMap<String, i64>>,
@@ -91,6 +93,11 @@ impl Change {
                 })
             })
             .collect()
+    }
+
+    /// The invoice numbers this change takes, with the turn, for the commit to hand on.
+    pub(crate) fn take_numbers(&mut self) -> Option<TakenNumbers> {
+        self.numbers.take()
     }
 
     /// Every write to commit, the counter updates last; the numbering turn stays held.

@@ -24,11 +24,53 @@ pub struct InvoiceFilter {
 }
 
 /// The right to take the next invoice numbers, held from reading the counter until the change
-/// that takes them is committed (it travels inside the [`Change`]).
+/// that takes them is queued in order or committed (it travels inside the [`Change`]).
 #[derive(Debug)]
 pub struct NumberingTurn {
     pub last_number: u64,
     pub(crate) guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// This process's side of the invoice-number counter. The counter's condition alone keeps
+/// numbers gap-free and unique; this only decides which value a change conditions on, so
+/// that writers of one process queue instead of racing, and so that on a table that orders
+/// writes ([`billing_store::Table::transact_write_in_order`]: the embedded store) the next
+/// change can be queued behind the previous one without waiting for its commit, and many
+/// invoices share one fsync'd commit.
+#[derive(Default)]
+pub(crate) struct Numbering {
+    /// The turn: held from choosing the numbers until the change that takes them is queued
+    /// in order (embedded) or committed (DynamoDB).
+    turn: Arc<tokio::sync::Mutex<()>>,
+    /// The counter's value once every numbered change queued so far commits; `None` after
+    /// one failed (its successors fail their condition too, and the counter must be read).
+    expected: std::sync::Mutex<Option<u64>>,
+    /// Held shared by each numbered change from its queuing until its outcome: a turn that
+    /// reads the counter first waits until no numbered change is pending.
+    pending: Arc<tokio::sync::RwLock<()>>,
+}
+
+impl Numbering {
+    fn expected(&self) -> Option<u64> {
+        *self
+            .expected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_expected(&self, value: Option<u64>) {
+        *self
+            .expected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = value;
+    }
+}
+
+/// Numbers taken by a change: its turn, and the counter's value once it commits.
+#[derive(Debug)]
+pub(crate) struct TakenNumbers {
+    pub(crate) guard: tokio::sync::OwnedMutexGuard<()>,
+    pub(crate) counter_after: u64,
 }
 
 impl Ledger {
@@ -142,12 +184,62 @@ impl Ledger {
     /// invoice-creating change updates that one item under an optimistic condition; writers of
     /// one process that raced for it would mostly lose and could starve, so they queue here
     /// (first come, first served) and only writers of other processes can still collide.
+    ///
+    /// While numbered changes of this process are still pending, the turn conditions on the
+    /// value they leave (the next numbers follow theirs, their commit and this one's may be
+    /// the same); otherwise, and after one failed, it reads the counter once they are done.
     pub async fn numbering_turn(&self) -> Result<NumberingTurn> {
-        let guard = Arc::clone(&self.numbering).lock_owned().await;
+        let guard = Arc::clone(&self.numbering.turn).lock_owned().await;
+        let idle = self.numbering.pending.try_write().is_ok();
+        if let (Some(expected), false) = (self.numbering.expected(), idle) {
+            return Ok(NumberingTurn {
+                last_number: expected,
+                guard,
+            });
+        }
+        if !idle {
+            // Only turn holders add pending changes, and this one holds the turn.
+            drop(self.numbering.pending.write().await);
+        }
         Ok(NumberingTurn {
             last_number: self.last_invoice_number().await?,
             guard,
         })
+    }
+
+    /// Commits a transaction that takes invoice numbers (for [`Ledger::commit`]): queued in
+    /// order while the turn is held, the turn handed on as soon as it is queued (at once, on a
+    /// table that orders writes; after the commit otherwise), the outcome awaited after.
+    pub(crate) async fn transact_numbered(
+        &self,
+        items: Vec<TransactItem>,
+        taken: TakenNumbers,
+    ) -> std::result::Result<(), StoreError> {
+        if !self.table.orders_writes() {
+            // DynamoDB: the turn is held until the commit, and the next turn reads the
+            // counter (other processes take numbers too).
+            let outcome = self.table.transact_write(items).await;
+            drop(taken);
+            return outcome;
+        }
+        let pending_guard = Arc::clone(&self.numbering.pending).read_owned().await;
+        let pending = match self.table.transact_write_in_order(items).await {
+            Ok(pending) => pending,
+            Err(error) => {
+                self.numbering.set_expected(None);
+                return Err(error);
+            }
+        };
+        self.numbering.set_expected(Some(taken.counter_after));
+        drop(taken.guard);
+        let outcome = pending.await;
+        if outcome.is_err() {
+            // The changes queued behind this one conditioned on its numbers and fail too;
+            // the next turn reads the counter once they are all done.
+            self.numbering.set_expected(None);
+        }
+        drop(pending_guard);
+        outcome
     }
 
     /// The last invoice number taken (0 before the first invoice).
@@ -254,7 +346,10 @@ impl Change {
     /// transaction as the invoices that carry them.
     pub fn take_invoice_numbers(&mut self, turn: NumberingTurn, count: u64) {
         let last_number = turn.last_number;
-        self.numbering_turn = Some(turn.guard);
+        self.numbers = Some(TakenNumbers {
+            guard: turn.guard,
+            counter_after: last_number + count,
+        });
         let condition = if last_number == 0 {
             Condition::NotExists
         } else {

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::change::Change;
 use crate::error::{Conflict, LedgerError, Result};
+use crate::invoices::Numbering;
 use crate::keys::sortable;
 use crate::record::{Versioned, from_item, required, string_attribute, versioned};
 
@@ -51,14 +52,14 @@ pub struct Ledger {
     /// The one way to the table: nothing above the ledger holds it.
     pub(crate) table: Arc<dyn Table>,
     /// This process's turn on the invoice-number counter (see [`Ledger::numbering_turn`]).
-    pub(crate) numbering: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) numbering: Arc<Numbering>,
 }
 
 impl Ledger {
     pub fn new(table: Arc<dyn Table>) -> Self {
         Self {
             table,
-            numbering: Arc::new(tokio::sync::Mutex::new(())),
+            numbering: Arc::new(Numbering::default()),
         }
     }
 
@@ -72,6 +73,7 @@ impl Ledger {
     /// Applies every write of `change` or none. A single write is sent on its own (a
     /// transaction costs twice the write units per item); more go in one transaction.
     pub async fn commit(&self, mut change: Change) -> Result<()> {
+        let numbered = change.take_numbers();
         let mut writes = change.take_writes();
         match writes.len() {
             0 => Ok(()),
@@ -107,7 +109,11 @@ impl Ledger {
             }),
             _ => {
                 let (items, conflicts): (Vec<_>, Vec<_>) = writes.into_iter().unzip();
-                match self.table.transact_write(items).await {
+                let outcome = match numbered {
+                    Some(taken) => self.transact_numbered(items, taken).await,
+                    None => self.table.transact_write(items).await,
+                };
+                match outcome {
                     Ok(()) => Ok(()),
                     Err(StoreError::TransactionCanceled { reasons }) => {
                         let mut failed: Vec<Conflict> = reasons

@@ -30,6 +30,6 @@ pub use model::{
     UpdateAction,
 };
 pub use serde_dynamo::{AttributeValue, Item};
-pub use table::Table;
+pub use table::{PendingWrite, Table};
 pub use ttl::{is_expired, now_epoch_seconds};
 pub use validate::item_size_bytes;

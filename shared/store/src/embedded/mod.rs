@@ -142,19 +142,23 @@ impl EmbeddedTable {
     }
 
     async fn write(&self, op: WriteOp) -> Result<WriteReply, StoreError> {
-        let closed = || StoreError::Backend {
-            backend: BACKEND,
-            message: "the writer has stopped".to_string(),
-            source: None,
-        };
+        self.submit(op).await?.await.map_err(|_| writer_stopped())?
+    }
+
+    /// Queues `op` for the writer, which applies writes in queue order; the receiver answers
+    /// once the commit that holds it is durable.
+    async fn submit(
+        &self,
+        op: WriteOp,
+    ) -> Result<oneshot::Receiver<Result<WriteReply, StoreError>>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.writes
             .as_ref()
-            .ok_or_else(closed)?
+            .ok_or_else(writer_stopped)?
             .send(WriteRequest { op, reply })
             .await
-            .map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+            .map_err(|_| writer_stopped())?;
+        Ok(answer)
     }
 
     async fn read<T: Send + 'static>(
@@ -165,6 +169,14 @@ impl EmbeddedTable {
         tokio::task::spawn_blocking(move || work(&database))
             .await
             .map_err(|error| storage_error("a read task failed", error))?
+    }
+}
+
+fn writer_stopped() -> StoreError {
+    StoreError::Backend {
+        backend: BACKEND,
+        message: "the writer has stopped".to_string(),
+        source: None,
     }
 }
 
@@ -257,6 +269,23 @@ impl Table for EmbeddedTable {
     async fn transact_write(&self, items: Vec<TransactItem>) -> Result<(), StoreError> {
         validate::validate_transaction(&items)?;
         self.write(WriteOp::Transact(items)).await.map(|_| ())
+    }
+
+    /// Queued for the writer before returning: the writer applies writes in queue order (one
+    /// after another, each on the state the ones before it left), so the place is fixed.
+    async fn transact_write_in_order(
+        &self,
+        items: Vec<TransactItem>,
+    ) -> Result<crate::table::PendingWrite, StoreError> {
+        validate::validate_transaction(&items)?;
+        let answer = self.submit(WriteOp::Transact(items)).await?;
+        Ok(Box::pin(async move {
+            answer.await.map_err(|_| writer_stopped())?.map(|_| ())
+        }))
+    }
+
+    fn orders_writes(&self) -> bool {
+        true
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
