@@ -590,37 +590,6 @@ mod cases {
         );
     }
 
-    /// A run's result, or `None` when DynamoDB Local — not DynamoDB — timed out one of its
-    /// transactions waiting for another's lock (its message says the request would succeed in
-    /// DynamoDB). Such a run fails as a whole, like a run whose Lambda times out, and the
-    /// schedule runs it again; the callers here do likewise. Any other error fails the test.
-    fn local_lock_timeout<T>(result: Result<T, AppError>) -> Option<T> {
-        match result {
-            Ok(report) => Some(report),
-            Err(AppError::Unavailable(message)) if message.contains("waiting for a lock") => {
-                eprintln!("DynamoDB Local timed a run out on a lock; running it again");
-                None
-            }
-            Err(other) => panic!("the run failed: {other}"),
-        }
-    }
-
-    /// Runs `run` until DynamoDB Local lets it finish (see [`local_lock_timeout`]), a few
-    /// times at most.
-    async fn again_until_done<T, F, Fut>(mut run: F) -> T
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, AppError>>,
-    {
-        for _ in 0..10 {
-            if let Some(report) = local_lock_timeout(run().await) {
-                return report;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        panic!("DynamoDB Local timed the run out on a lock ten times in a row");
-    }
-
     /// Two invoice runners and two payment runners at once over `subscriptions` monthly
     /// subscriptions falling due together.
     pub async fn two_invoice_runners_and_two_payment_runners_at_once(

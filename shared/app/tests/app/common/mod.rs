@@ -122,3 +122,34 @@ pub fn amounts(invoice: &Invoice) -> Vec<(LineKind, i64)> {
         .map(|l| (l.kind, l.amount_cents))
         .collect()
 }
+
+/// A run's result, or `None` when DynamoDB Local — not DynamoDB — timed out one of its
+/// transactions waiting for another's lock (its message says the request would succeed in
+/// DynamoDB). Such a run fails as a whole, like a run whose Lambda times out, and the
+/// schedule runs it again; the callers here do likewise. Any other error fails the test.
+pub fn local_lock_timeout<T>(result: Result<T, AppError>) -> Option<T> {
+    match result {
+        Ok(report) => Some(report),
+        Err(AppError::Unavailable(message)) if message.contains("waiting for a lock") => {
+            eprintln!("DynamoDB Local timed a run out on a lock; running it again");
+            None
+        }
+        Err(other) => panic!("the run failed: {other}"),
+    }
+}
+
+/// Runs `run` until DynamoDB Local lets it finish (see [`local_lock_timeout`]), a few
+/// times at most.
+pub async fn again_until_done<T, F, Fut>(mut run: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AppError>>,
+{
+    for _ in 0..10 {
+        if let Some(report) = local_lock_timeout(run().await) {
+            return report;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    panic!("DynamoDB Local timed the run out on a lock ten times in a row");
+}
