@@ -59,7 +59,10 @@ beforeAll(async () => {
   billing = await startBilling();
   await billing.api("POST", "/v1/test-clock", { now: "2027-01-01T00:00:00Z" });
   browser = await launchBrowser();
-  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  context = await browser.newContext({
+    viewport: { width: 1280, height: 900 },
+    reducedMotion: "reduce",
+  });
   context.setDefaultTimeout(15_000);
   page = await context.newPage();
 });
@@ -468,7 +471,10 @@ describe("admin UI end to end", () => {
   });
 
   it("is readable at 375 px", async () => {
-    const phone = await browser.newContext({ viewport: { width: 375, height: 800 } });
+    const phone = await browser.newContext({
+      viewport: { width: 375, height: 800 },
+      reducedMotion: "reduce",
+    });
     const small = await phone.newPage();
     await signIn(small, billing.adminToken);
     for (const [name, route] of [
@@ -497,7 +503,10 @@ describe("admin UI end to end", () => {
   });
 
   it("a read token sees every page and no mutation control", async () => {
-    const readContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const readContext = await browser.newContext({
+      viewport: { width: 1280, height: 900 },
+      reducedMotion: "reduce",
+    });
     const reader = await readContext.newPage();
     await signIn(reader, state.readToken);
     await reader.getByText("read only").waitFor();
