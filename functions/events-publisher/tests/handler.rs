@@ -270,14 +270,16 @@ async fn bus(case: &str) -> Option<Bus> {
         eprintln!("skipped eventbridge::{case}: AWS_ENDPOINT_URL_EVENTBRIDGE is unset");
         return None;
     }
-    let events = billing_eventbridge::client_from_env().await;
-    let sqs = billing_sqs::client_from_env().await;
+    // Set-up and reading what arrived use the patient set-up clients; the sinks under test get
+    // the adapter's own client (`Bus::events`).
+    let setup = billing_eventbridge::setup_client_from_env().await;
+    let sqs = billing_sqs::setup_client_from_env().await;
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
     let name = format!("billing-{case}-{}-{nanos}", std::process::id()).replace('_', "-");
-    events
+    setup
         .create_event_bus()
         .name(&name)
         .send()
@@ -300,7 +302,7 @@ async fn bus(case: &str) -> Option<Bus> {
         .await
         .unwrap();
     let queue_arn = attributes.attributes().unwrap()[&QueueAttributeName::QueueArn].clone();
-    events
+    setup
         .put_rule()
         .name(&name)
         .event_bus_name(&name)
@@ -308,7 +310,7 @@ async fn bus(case: &str) -> Option<Bus> {
         .send()
         .await
         .unwrap();
-    events
+    setup
         .put_targets()
         .rule(&name)
         .event_bus_name(&name)
@@ -323,7 +325,7 @@ async fn bus(case: &str) -> Option<Bus> {
         .await
         .unwrap();
     Some(Bus {
-        events,
+        events: billing_eventbridge::client_from_env().await,
         sqs,
         name,
         queue_url,

@@ -132,7 +132,8 @@ async fn work_queue(case: &str) -> Option<(Client, String)> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let created = client
+    let created = billing_sqs::setup_client_from_env()
+        .await
         .create_queue()
         .queue_name(format!("runs-{case}-{nanos}").replace('_', "-"))
         .send()

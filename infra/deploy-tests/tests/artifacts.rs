@@ -53,26 +53,6 @@ async fn table() -> (String, DynamoDbTable) {
     (name, table)
 }
 
-/// The test's own calls to moto (creating queues and buses, reading what arrived): the SDK's
-/// standard retries and a 30 s attempt timeout, not the adapters' 5 s with their own retries,
-/// because a loaded machine's moto sometimes takes longer than 5 s to create a queue and the
-/// set-up is not what is under test (the artifacts use their own clients).
-async fn setup_config() -> aws_config::SdkConfig {
-    billing_aws::sdk_config_from_env(
-        aws_config::retry::RetryConfig::standard().with_max_attempts(5),
-        Some(std::time::Duration::from_secs(30)),
-    )
-    .await
-}
-
-async fn setup_sqs() -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(&setup_config().await)
-}
-
-async fn setup_eventbridge() -> aws_sdk_eventbridge::Client {
-    aws_sdk_eventbridge::Client::new(&setup_config().await)
-}
-
 async fn queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String, String) {
     let url = sqs
         .create_queue()
@@ -224,7 +204,7 @@ async fn the_baseline_answers_with_its_event() {
 #[tokio::test]
 async fn the_api_answers_health_creates_a_user_queues_usage_and_serves_every_template_route() {
     let (table_name, _table) = table().await;
-    let sqs = setup_sqs().await;
+    let sqs = billing_sqs::setup_client_from_env().await;
     let (usage_queue, _) = queue(&sqs, "usage").await;
     let artifact = Artifact::find("billing-api").unwrap();
     let env = [
@@ -374,7 +354,7 @@ async fn the_aggregator_counts_a_batch_once_and_reports_only_the_poison_message(
 #[tokio::test]
 async fn the_invoice_runner_fans_a_schedule_out_and_runs_a_shard_from_its_queue() {
     let (table_name, _table) = table().await;
-    let sqs = setup_sqs().await;
+    let sqs = billing_sqs::setup_client_from_env().await;
     let (work_queue, work_queue_arn) = queue(&sqs, "invoice-run").await;
     let artifact = Artifact::find("invoice-runner").unwrap();
     let env = [
@@ -452,8 +432,8 @@ async fn the_payment_runner_runs_every_shard_of_a_scheduled_run() {
 #[tokio::test]
 async fn the_publisher_puts_the_outbox_inserts_of_a_stream_batch_on_the_bus() {
     let (table_name, _table) = table().await;
-    let events = setup_eventbridge().await;
-    let sqs = setup_sqs().await;
+    let events = billing_eventbridge::setup_client_from_env().await;
+    let sqs = billing_sqs::setup_client_from_env().await;
     let bus = unique("bus");
     events.create_event_bus().name(&bus).send().await.unwrap();
     let (delivered_queue, delivered_arn) = queue(&sqs, "delivered").await;

@@ -12,6 +12,23 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 pub use billing_core::backoff::Backoff;
 
+/// Attempts (the first included) and the per-attempt limit of set-up calls: see
+/// [`setup_sdk_config_from_env`].
+const SETUP_ATTEMPTS_MAX: u32 = 5;
+const SETUP_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The SDK configuration for set-up calls — tests and local tools creating the queues and buses
+/// the adapters then use: the SDK's standard retries and 30 s per attempt. A loaded local
+/// stand-in (moto on a busy 2-core machine) has taken longer than the adapters' 5 s to create a
+/// queue, and set-up is not what the adapters' own bounded retries are for.
+pub async fn setup_sdk_config_from_env() -> aws_config::SdkConfig {
+    sdk_config_from_env(
+        RetryConfig::standard().with_max_attempts(SETUP_ATTEMPTS_MAX),
+        Some(SETUP_ATTEMPT_TIMEOUT),
+    )
+    .await
+}
+
 /// SDK configuration from the environment (region, credentials, and the service-specific
 /// `AWS_ENDPOINT_URL_<SERVICE>` a local stand-in sets), over rustls with the ring provider —
 /// the SDK's default TLS would pull in aws-lc-rs, a C build the Lambda zips do without.

@@ -98,6 +98,12 @@ pub async fn client_from_env() -> Client {
     Client::new(&config)
 }
 
+/// An EventBridge client for set-up calls (tests and tools creating what the adapters use), on
+/// [`billing_aws::setup_sdk_config_from_env`]: not for the adapters themselves.
+pub async fn setup_client_from_env() -> Client {
+    Client::new(&billing_aws::setup_sdk_config_from_env().await)
+}
+
 /// The event sink on one EventBridge bus.
 #[derive(Debug, Clone)]
 pub struct EventBridgeSink {

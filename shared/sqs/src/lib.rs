@@ -106,6 +106,12 @@ pub async fn client_from_env() -> Client {
     Client::new(&config)
 }
 
+/// An SQS client for set-up calls (tests and tools creating what the adapters use), on
+/// [`billing_aws::setup_sdk_config_from_env`]: not for the adapters themselves.
+pub async fn setup_client_from_env() -> Client {
+    Client::new(&billing_aws::setup_sdk_config_from_env().await)
+}
+
 /// Sends each of `bodies`, serialized as JSON, as one message to `queue_url`: as few
 /// `SendMessageBatch` calls as SQS's limits allow, failures retried as the crate docs say.
 /// On error, the messages counted in the error as accepted were sent; the caller resends and

@@ -34,7 +34,8 @@ async fn queue(case: &str) -> Option<(Client, String)> {
         .unwrap()
         .as_nanos();
     let name = format!("usage-{case}-{}-{nanos}", std::process::id()).replace('_', "-");
-    let created = client
+    let created = billing_sqs::setup_client_from_env()
+        .await
         .create_queue()
         .queue_name(name)
         // SQS's classic limit, which the sender keeps to: the stand-in enforces it too.

@@ -30,7 +30,8 @@ pub async fn sqs(case: &str) -> Option<(Client, String)> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let created = client
+    let created = billing_sqs::setup_client_from_env()
+        .await
         .create_queue()
         .queue_name(format!("api-usage-{case}-{nanos}").replace('_', "-"))
         .send()
