@@ -240,7 +240,7 @@ mod cases {
             let chunk = chunk.to_vec();
             consumers.spawn(async move {
                 for message in &chunk {
-                    usage::aggregate_batch(&app, message).await.unwrap();
+                    again_until_done(|| usage::aggregate_batch(&app, message)).await;
                 }
             });
         }
@@ -274,7 +274,7 @@ mod cases {
                 }
                 // SQS redelivers every message whose deletion it did not see.
                 for message in &messages {
-                    usage::aggregate_batch(&app, message).await.unwrap();
+                    again_until_done(|| usage::aggregate_batch(&app, message)).await;
                 }
                 for user_id in &users {
                     assert_eq!(
@@ -322,7 +322,7 @@ mod cases {
             let share = share.to_vec();
             consumers.spawn(async move {
                 for pass in share.chunks(7 + 11 * c) {
-                    usage::aggregate_pass(&app, pass).await.unwrap();
+                    again_until_done(|| usage::aggregate_pass(&app, pass)).await;
                 }
             });
         }
@@ -335,7 +335,7 @@ mod cases {
             .chain(messages[..10].iter())
             .cloned()
             .collect();
-        let again = usage::aggregate_pass(&app, &twice).await.unwrap();
+        let again = again_until_done(|| usage::aggregate_pass(&app, &twice)).await;
         assert_eq!(again.counted + again.duplicates, 100, "{again:?}");
         for user_id in &users {
             assert_eq!(january_usage(&app, user_id).await, totals[user_id]);
@@ -359,7 +359,9 @@ mod cases {
         for fault in [Fault::Before, Fault::After] {
             let mut part_done_seen = false;
             // The claims are the first `messages_in_pass` writes; the chunk commits follow.
-            for nth in u64::try_from(messages_in_pass).unwrap() + 1.. {
+            let mut nth = u64::try_from(messages_in_pass).unwrap() + 1;
+            let mut lock_timeouts = 0;
+            loop {
                 let (table, _keep) = fresh_table(backend).await;
                 let faulty = Arc::new(FaultyTable::new(table));
                 let mut app = app_on(Ledger::new(faulty.clone()));
@@ -370,10 +372,17 @@ mod cases {
                 let (messages, totals) = usage_messages(&users, messages_in_pass, 1);
                 let total: u64 = totals.values().sum();
                 faulty.arm(nth, fault);
-                let died = usage::aggregate_pass(&app, &messages).await.is_err();
+                let outcome = usage::aggregate_pass(&app, &messages).await;
                 if !faulty.disarm() {
-                    assert!(!died);
-                    break;
+                    // No fault fired: the pass made fewer writes than `nth`, so it is done —
+                    // unless DynamoDB Local timed it out on a lock before the armed write
+                    // (any other error fails here); then the same write is tried again.
+                    if local_lock_timeout(outcome).is_some() {
+                        break;
+                    }
+                    lock_timeouts += 1;
+                    assert!(lock_timeouts < 10, "DynamoDB Local timed out ten passes");
+                    continue;
                 }
                 let mut partial = 0;
                 for user_id in &users {
@@ -383,10 +392,11 @@ mod cases {
                 if partial > 0 && partial < total {
                     part_done_seen = true;
                 }
+                // The reruns, as SQS redelivers: a pass DynamoDB Local timed out goes again.
                 for pass in messages.chunks(33) {
-                    usage::aggregate_pass(&app, pass).await.unwrap();
+                    again_until_done(|| usage::aggregate_pass(&app, pass)).await;
                 }
-                usage::aggregate_pass(&app, &messages).await.unwrap();
+                again_until_done(|| usage::aggregate_pass(&app, &messages)).await;
                 for user_id in &users {
                     assert_eq!(
                         january_usage(&app, user_id).await,
@@ -400,6 +410,7 @@ mod cases {
                     i64::try_from(total).unwrap(),
                     "fault {fault:?} at write {nth}: usage per day counted once"
                 );
+                nth += 1;
             }
             // Before a chunk's write, the pass stops with that chunk unwritten; after it (the
             // write made, its answer lost) every chunk may be written, the pass still failed.
