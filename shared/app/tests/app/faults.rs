@@ -131,6 +131,30 @@ async fn january_usage(app: &App, user_id: &str) -> u64 {
     .quantity
 }
 
+/// Every user's January usage is exactly their accepted total, and the usage per day adds up to
+/// the whole total: each event counted once, in the sums and in the day counters alike.
+async fn assert_counted_once(
+    app: &App,
+    users: &[String],
+    totals: &HashMap<String, u64>,
+    context: &str,
+) {
+    for user_id in users {
+        assert_eq!(
+            january_usage(app, user_id).await,
+            totals[user_id],
+            "{context}: {user_id}'s usage"
+        );
+    }
+    let per_day: i64 = counters(app).await.usage.values().sum();
+    let total: u64 = totals.values().sum();
+    assert_eq!(
+        per_day,
+        i64::try_from(total).unwrap(),
+        "{context}: usage per day counted once"
+    );
+}
+
 /// `messages` SQS-like messages of `per_message` events each over `users`, with one event in
 /// four a resend of an event sent before (producers resend, sometimes in the same request);
 /// returns them and the exact total per user.
@@ -276,20 +300,13 @@ mod cases {
                 for message in &messages {
                     again_until_done(|| usage::aggregate_batch(&app, message)).await;
                 }
-                for user_id in &users {
-                    assert_eq!(
-                        january_usage(&app, user_id).await,
-                        totals[user_id],
-                        "fault {fault:?} at write {nth}"
-                    );
-                }
-                let per_day: i64 = counters(&app).await.usage.values().sum();
-                let total: u64 = totals.values().sum();
-                assert_eq!(
-                    per_day,
-                    i64::try_from(total).unwrap(),
-                    "fault {fault:?} at write {nth}: usage per day counted once"
-                );
+                assert_counted_once(
+                    &app,
+                    &users,
+                    &totals,
+                    &format!("fault {fault:?} at write {nth}"),
+                )
+                .await;
             }
         }
     }
@@ -337,12 +354,7 @@ mod cases {
             .collect();
         let again = again_until_done(|| usage::aggregate_pass(&app, &twice)).await;
         assert_eq!(again.counted + again.duplicates, 100, "{again:?}");
-        for user_id in &users {
-            assert_eq!(january_usage(&app, user_id).await, totals[user_id]);
-        }
-        let per_day: i64 = counters(&app).await.usage.values().sum();
-        let total: u64 = totals.values().sum();
-        assert_eq!(per_day, i64::try_from(total).unwrap());
+        assert_counted_once(&app, &users, &totals, "passes of many messages").await;
     }
 
     /// Issue 18: a pass of many one-event messages commits in several chunks; a fault at each
@@ -397,19 +409,13 @@ mod cases {
                     again_until_done(|| usage::aggregate_pass(&app, pass)).await;
                 }
                 again_until_done(|| usage::aggregate_pass(&app, &messages)).await;
-                for user_id in &users {
-                    assert_eq!(
-                        january_usage(&app, user_id).await,
-                        totals[user_id],
-                        "fault {fault:?} at write {nth}"
-                    );
-                }
-                let per_day: i64 = counters(&app).await.usage.values().sum();
-                assert_eq!(
-                    per_day,
-                    i64::try_from(total).unwrap(),
-                    "fault {fault:?} at write {nth}: usage per day counted once"
-                );
+                assert_counted_once(
+                    &app,
+                    &users,
+                    &totals,
+                    &format!("fault {fault:?} at write {nth}"),
+                )
+                .await;
                 nth += 1;
             }
             // Before a chunk's write, the pass stops with that chunk unwritten; after it (the
