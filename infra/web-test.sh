@@ -91,6 +91,8 @@ check "tsc --noEmit" bash -c "cd '$web' && npx --no-install tsc --noEmit -p tsco
 vitest_run vitest
 check "vite build" bash -c "cd '$web' && npx --no-install vite build"
 if [ -f "$web/dist/index.html" ] && [ -x /usr/bin/chromium ]; then
+  # This run's pictures only: a failure picture left by an earlier run would read as this one's.
+  rm -rf "$CARGO_TARGET_DIR/web-e2e"
   vitest_run e2e --config vitest.e2e.config.ts
   echo "web: screenshots of every page in $CARGO_TARGET_DIR/web-e2e/"
 else
